@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny hand-written graph and a seeded tiny model (no downloads)."""
+
+import pytest
+import torch
+
+from kgbias.graph import KnowledgeGraph, SensitiveRelation
+
+
+def make_tiny_kg() -> KnowledgeGraph:
+    """6 people, a two-valued gender relation, 3 professions, a few other facts."""
+    entities = ["ann", "bob", "cat", "dan", "eve", "fred", "male", "female",
+                "nurse", "doctor", "pilot", "paris", "rome"]
+    relations = ["gender", "profession", "lives_in"]
+    e = {name: i for i, name in enumerate(entities)}
+    r = {name: i for i, name in enumerate(relations)}
+    rows = [
+        ("ann", "gender", "female"), ("bob", "gender", "male"), ("cat", "gender", "female"),
+        ("dan", "gender", "male"), ("eve", "gender", "female"), ("fred", "gender", "male"),
+        ("ann", "profession", "nurse"), ("bob", "profession", "pilot"), ("cat", "profession", "doctor"),
+        ("dan", "profession", "doctor"), ("eve", "profession", "nurse"), ("fred", "profession", "pilot"),
+        ("ann", "lives_in", "paris"), ("bob", "lives_in", "rome"), ("cat", "lives_in", "paris"),
+    ]
+    triples = torch.tensor([[e[h], r[rel], e[t]] for h, rel, t in rows])
+    return KnowledgeGraph(
+        name="tiny", entities=entities, relations=relations,
+        train=triples[:12], valid=triples[12:13], test=triples[13:],
+        humans=torch.arange(6),
+        sensitive={"gender": SensitiveRelation("gender", "gender"),
+                   "profession": SensitiveRelation("profession", "profession")},
+        named_values={"gender": {"male": "male", "female": "female"}},
+    )
+
+
+@pytest.fixture
+def tiny_kg() -> KnowledgeGraph:
+    return make_tiny_kg()

@@ -1,0 +1,93 @@
+"""Known answers for both TransE comparators, ComplEx and the losses, on hand-computed vectors."""
+
+import math
+
+import pytest
+import torch
+
+from kgbias.losses import margin_ranking_loss, softmax_loss
+from kgbias.models import ComplEx, TransE
+
+
+def set_weights(model, entities, relations):
+    with torch.no_grad():
+        model.entity.weight.copy_(torch.tensor(entities, dtype=torch.float))
+        model.relation.weight.copy_(torch.tensor(relations, dtype=torch.float))
+
+
+@pytest.fixture
+def transe_2d():
+    def make(comparator):
+        model = TransE(n_entities=3, n_relations=1, embedding_dim=2, comparator=comparator)
+        # entities e0=(1,2), e1=(3,-1), e2=(0,0); relation r0=(1,1), inverse r0^-1=(-2,0)
+        set_weights(model, [[1, 2], [3, -1], [0, 0]], [[1, 1], [-2, 0]])
+        return model
+    return make
+
+
+def test_dot_comparator_scores(transe_2d):
+    model = transe_2d("dot")
+    # <e0 + r0, e1> = <(2,3), (3,-1)> = 6 - 3 = 3
+    assert model.score_triples(torch.tensor([0]), torch.tensor([0]), torch.tensor([1])).item() == pytest.approx(3.0)
+    # all tails of (e0, r0): <(2,3), e_i> = 8, 3, 0
+    assert model.score_tails(torch.tensor([0]), torch.tensor([0])).tolist() == [[8.0, 3.0, 0.0]]
+    # heads of (?, r0, e1) use the inverse relation: <e1 + r0^-1, e_i> = <(1,-1), e_i> = -1, 4, 0
+    assert model.score_heads(torch.tensor([0]), torch.tensor([1])).tolist() == [[-1.0, 4.0, 0.0]]
+
+
+@pytest.mark.parametrize("comparator, expected", [
+    # e0 + r0 = (2,3); minus e_i: (1,1), (-1,4), (2,3)
+    ("l2", [-math.sqrt(2), -math.sqrt(17), -math.sqrt(13)]),
+    ("l1", [-2.0, -5.0, -5.0]),
+])
+def test_distance_comparators(transe_2d, comparator, expected):
+    model = transe_2d(comparator)
+    all_tails = model.score_tails(torch.tensor([0]), torch.tensor([0]))[0]
+    assert all_tails.tolist() == pytest.approx(expected, abs=1e-5)
+    pairwise = model.score_triples(torch.tensor([0, 0, 0]), torch.tensor([0, 0, 0]), torch.tensor([0, 1, 2]))
+    assert pairwise.tolist() == pytest.approx(expected, abs=1e-5)
+
+
+def test_complex_matches_complex_arithmetic():
+    torch.manual_seed(0)
+    model = ComplEx(n_entities=4, n_relations=2, embedding_dim=3)
+    with torch.no_grad():
+        model.entity.weight.normal_()
+        model.relation.weight.normal_()
+
+    def as_complex(row):
+        return torch.complex(row[:3], row[3:]).to(torch.complex128)
+
+    h, r, t = 1, 3, 2  # relation 3 is the inverse of relation 1
+    expected = (as_complex(model.entity.weight[h]) * as_complex(model.relation.weight[r])
+                * as_complex(model.entity.weight[t]).conj()).sum().real
+    got = model.score_triples(torch.tensor([h]), torch.tensor([r]), torch.tensor([t]))
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert model.score_tails(torch.tensor([h]), torch.tensor([r]))[0, t].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_scores_do_not_depend_on_batch_size():
+    torch.manual_seed(1)
+    model = TransE(20, 3, 8, comparator="l2")
+    h, r = torch.randint(20, (10,)), torch.randint(6, (10,))
+    together = model.score_tails(h, r)
+    one_by_one = torch.cat([model.score_tails(h[i:i + 1], r[i:i + 1]) for i in range(10)])
+    assert torch.allclose(together, one_by_one, atol=1e-5)
+
+
+def test_softmax_loss_known_value():
+    positive = torch.tensor([2.0])
+    negative = torch.tensor([[0.0, 1.0]])
+    expected = -2.0 + math.log(math.exp(2) + math.exp(0) + math.exp(1))
+    assert softmax_loss(positive, negative).item() == pytest.approx(expected)
+
+
+def test_margin_loss_zero_when_margin_holds_and_linear_otherwise():
+    assert margin_ranking_loss(torch.tensor([5.0]), torch.tensor([[1.0, 2.0]]), margin=1.0).item() == 0.0
+    # pairs: 1 - 1 + 0.5 = 0.5 and 1 - 1 + 2 = 2 -> mean 1.25
+    assert margin_ranking_loss(torch.tensor([1.0]), torch.tensor([[0.5, 2.0]]), margin=1.0).item() == pytest.approx(1.25)
+
+
+def test_unknown_comparator_is_rejected():
+    with pytest.raises(ValueError, match="comparator"):
+        TransE(3, 1, 2, comparator="cosine")
