@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import RunError
 
 
+def _field(default, help_text: str):
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a trained model. Defaults are the papers' setting.
@@ -19,22 +23,22 @@ class TrainConfig:
     state it).
     """
 
-    dataset: str = "fb15k-237"
-    dataset_options: dict = field(default_factory=dict)  # e.g. toy graph size and planted skew
-    model: str = "transe"  # transe | complex
-    comparator: str = "dot"  # dot | l1 | l2 (TransE only)
-    embedding_dim: int = 200
-    init_std: float | None = None  # None: 1e-3 for dot, 0.1 for distances
-    loss: str = "softmax"  # softmax | margin
-    margin: float = 1.0  # margin loss only
-    n_negatives: int = 1000  # uniform random entities shared by every query in a batch
-    batch_size: int = 1000  # positive triples per step; each is trained on both sides
-    learning_rate: float = 0.1
-    warmup_epochs: float = 1.0  # linear learning-rate warm-up
-    n_epochs: int = 50
-    valid_every: int = 1  # validation MRR every this many epochs (0: never)
-    early_stopping_patience: int = 0  # stop after this many validations without gain (0: never)
-    seed: int = 0
+    dataset: str = _field("fb15k-237", "dataset name (`kgbias data list`)")
+    dataset_options: dict = field(default_factory=dict, metadata={"help": "dataset parameters, e.g. the toy graph's skew"})
+    model: str = _field("transe", "transe | complex")
+    comparator: str = _field("dot", "dot (the papers') | l1 | l2 (TransE only)")
+    embedding_dim: int = _field(200, "embedding dimension d")
+    init_std: float | None = _field(None, "std of the normal initialisation; none: 1e-3 for dot, 0.1 for distances")
+    loss: str = _field("softmax", "softmax (cross-entropy over the negatives) | margin")
+    margin: float = _field(1.0, "margin of the margin ranking loss")
+    n_negatives: int = _field(1000, "uniform random entities shared by every query of a batch")
+    batch_size: int = _field(1000, "positive triples per step; each is trained on both sides")
+    learning_rate: float = _field(0.1, "AdaGrad learning rate")
+    warmup_epochs: float = _field(1.0, "linear learning-rate warm-up, in epochs")
+    n_epochs: int = _field(50, "epochs to train")
+    valid_every: int = _field(1, "validation MRR every this many epochs (0: never)")
+    early_stopping_patience: int = _field(0, "stop after this many validations without gain (0: never)")
+    seed: int = _field(0, "random seed (initialisation, batch order, negatives)")
 
     def __post_init__(self):
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs"):

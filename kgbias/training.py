@@ -204,3 +204,18 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
     metrics = final_metrics(model, kg, known, epoch_used, history)
     folder.write_metrics(metrics)
     return TrainedRun(config, kg, model, folder.path, folder.history(), metrics)
+
+
+def load_run(path: str | Path, device: str = "cpu") -> TrainedRun:
+    """A finished run from its folder (the config is read from ``config.json``)."""
+    from .runs import CONFIG, read_json
+
+    path = Path(path)
+    config_path = path / CONFIG
+    if not config_path.exists():
+        raise RunError(f"{path}: not a run folder (no {CONFIG})")
+    config = TrainConfig.from_dict(read_json(config_path), source=str(config_path))
+    folder = RunFolder(path, config)
+    if not folder.finished:
+        raise RunError(f"{path}: run not finished; rerun `kgbias train` with its config to resume it")
+    return train(config, run_dir=path, device=device)

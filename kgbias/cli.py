@@ -1,0 +1,164 @@
+"""Command line: ``kgbias data|train|evaluate`` (also ``python -m kgbias``).
+
+Training flags are generated from :class:`~kgbias.config.TrainConfig`, so ``--embedding-dim``
+is the field ``embedding_dim`` everywhere (notebook parameters, config files, run folders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import typing
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import KgbiasError
+
+EXAMPLES = """\
+examples:
+  kgbias data list                         datasets and where each would be read from
+  kgbias data describe fb15k-237           sizes and sensitive-attribute coverage
+  kgbias train                             Basic TransE on FB15k-237, the papers' setting
+  kgbias train --dataset toy --embedding-dim 32 --n-epochs 20
+  kgbias evaluate results/<run folder> --per-relation
+"""
+
+
+def _parse_value(text: str):
+    """Value of a ``--dataset-option key=value``: a number when it looks like one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, with the field's default and comment as help."""
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        if field.name == "dataset_options":
+            parser.add_argument("--dataset-option", dest="dataset_options", action="append", default=[],
+                                metavar="KEY=VALUE", help="dataset parameter, e.g. skew=2.0 for the toy graph")
+            continue
+        default = field.default
+        kind = {int: int, float: float, str: str}.get(hints[field.name], _optional_float)
+        parser.add_argument(flag, type=kind, default=default,
+                            help=f"{field.metadata['help']} (default: {default})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    options = {}
+    for item in values["dataset_options"]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise KgbiasError(f"--dataset-option expects KEY=VALUE, got {item!r}")
+        options[key] = _parse_value(value)
+    values["dataset_options"] = options
+    return TrainConfig(**values)
+
+
+def _data_command(args) -> int:
+    from . import data
+
+    if args.action == "list":
+        for name in data.list_datasets():
+            print(name)
+        return 0
+    if args.name is None:
+        raise KgbiasError(f"kgbias data {args.action} needs a dataset name (see `kgbias data list`)")
+    if args.action == "fetch":
+        for path in data.fetch_dataset(args.name, progress=not args.quiet):
+            print(path)
+        return 0
+    kg = data.load_dataset(args.name, progress=not args.quiet)
+    print(json.dumps(kg.describe(), indent=2))
+    for attribute in kg.sensitive:
+        print(f"\n{attribute}: top values (people)")
+        print(kg.attribute_counts(attribute).head(args.top).to_string())
+    return 0
+
+
+def _train_command(args) -> int:
+    from .training import train
+
+    config = config_from_args(args)
+    run = train(config, run_dir=args.run_dir, device=args.device, progress=not args.quiet)
+    print(json.dumps({"run": str(run.path), **run.metrics}, indent=2))
+    return 0
+
+
+def _evaluate_command(args) -> int:
+    from .evaluate import link_prediction
+    from .training import load_run
+
+    run = load_run(args.run, device=args.device)
+    result = link_prediction(run.model, run.kg, split=args.split, filtered=not args.raw, ties=args.ties,
+                             exclude_sensitive=args.exclude_sensitive, per_relation=args.per_relation)
+    if args.per_relation:
+        metrics, frame = result
+        print(frame.round(4).to_string(index=False))
+    else:
+        metrics = result
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kgbias", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+        description="Measure and reduce social bias in knowledge-graph embeddings.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="list, fetch or describe datasets")
+    data.add_argument("action", choices=["list", "fetch", "describe"])
+    data.add_argument("name", nargs="?", help="dataset name (see `kgbias data list`)")
+    data.add_argument("--top", type=int, default=10, help="values shown per attribute (describe)")
+    data.set_defaults(handler=_data_command)
+
+    train = commands.add_parser(
+        "train", help="train a model (resumes an interrupted run, reuses a finished one)",
+        description="Train in results/<run name>/ (or --run-dir). Rerunning the same command resumes "
+                    "an interrupted run and reuses a finished one. Defaults are the papers' setting.")
+    add_config_flags(train)
+    train.add_argument("--run-dir", type=Path, default=None, help="run folder (default: results/<run name>)")
+    train.add_argument("--device", default="cpu", help="cpu (default) or e.g. cuda")
+    train.set_defaults(handler=_train_command)
+
+    evaluate = commands.add_parser("evaluate", help="link prediction metrics of a finished run")
+    evaluate.add_argument("run", type=Path, help="run folder written by `kgbias train`")
+    evaluate.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    evaluate.add_argument("--ties", default="realistic", choices=["realistic", "optimistic", "pessimistic"])
+    evaluate.add_argument("--raw", action="store_true", help="raw ranks (default: filtered)")
+    evaluate.add_argument("--exclude-sensitive", action="store_true",
+                          help="drop sensitive-relation triples from the split (paper 2's '(filtered)')")
+    evaluate.add_argument("--per-relation", action="store_true", help="also print metrics per relation")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.set_defaults(handler=_evaluate_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return args.handler(args)
+    except KgbiasError as error:
+        print(f"kgbias: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
