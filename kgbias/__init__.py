@@ -3,6 +3,8 @@
 Importing kgbias runs nothing; see the README for the command line and notebooks.
 """
 
+import logging
+
 from .config import TrainConfig
 from .errors import ChecksumError, DataError, KgbiasError, RunError
 from .evaluate import KnownAnswers, link_prediction, ranks_from_scores
@@ -11,6 +13,9 @@ from .models import MODELS, ComplEx, TransE, build_model
 from .training import TrainedRun, train
 
 __version__ = "0.1.0"
+
+# The library logs but never prints: without a configured handler, its messages go nowhere.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ChecksumError", "ComplEx", "DataError", "KgbiasError", "KnowledgeGraph", "KnownAnswers",

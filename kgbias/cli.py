@@ -19,7 +19,7 @@ from .errors import KgbiasError
 
 EXAMPLES = """\
 examples:
-  kgbias data list                         datasets and where each would be read from
+  kgbias data list                         registered datasets
   kgbias data describe fb15k-237           sizes and sensitive-attribute coverage
   kgbias train                             Basic TransE on FB15k-237, the papers' setting
   kgbias train --dataset toy --embedding-dim 32 --n-epochs 20

@@ -15,7 +15,10 @@ Checkpoints hold tensors and plain Python values only and are read with
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -32,9 +35,12 @@ PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 BEST = "best.pt"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+LOCK = ".lock"
+
+logger = logging.getLogger(__name__)
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through ``write(file)`` to a temporary file beside ``path``, then rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -50,7 +56,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_json(path: Path, value) -> None:
-    _atomic_write(Path(path), lambda f: f.write((json.dumps(value, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(Path(path), lambda f: f.write((json.dumps(value, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def read_json(path: Path):
@@ -61,11 +67,11 @@ def read_json(path: Path):
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    _atomic_write(Path(path), lambda f: f.write(frame.to_csv(index=False).encode()))
+    atomic_write(Path(path), lambda f: f.write(frame.to_csv(index=False).encode()))
 
 
 def save_tensors(path: Path, state: dict) -> None:
-    _atomic_write(Path(path), lambda f: torch.save(state, f))
+    atomic_write(Path(path), lambda f: torch.save(state, f))
 
 
 def load_tensors(path: Path) -> dict:
@@ -102,6 +108,25 @@ class RunFolder:
         else:
             write_json(config_path, config.to_dict())
         return folder
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold an exclusive lock on the folder: a second writer waits until the first is done.
+
+        ``flock`` locks are released by the kernel when a process dies, so a killed run never
+        leaves a stale lock behind.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting for another process training in %s", self.path)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @property
     def finished(self) -> bool:

@@ -159,6 +159,12 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
     torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
     kg = kg if kg is not None else load_graph(config, progress)
     folder = RunFolder.open(Path(run_dir) if run_dir else paths.results_dir() / config.run_name(), config)
+    with folder.lock():
+        return _train_locked(config, kg, folder, device, progress)
+
+
+def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, device: str,
+                  progress: bool) -> TrainedRun:
     model = make_model(config, kg).to(device)
     if folder.finished:
         _load_finished(folder, model)

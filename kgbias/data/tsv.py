@@ -1,0 +1,167 @@
+"""Load a user's own graph: three triple files plus a small TOML schema.
+
+Example schema (every key except ``sensitive`` is optional)::
+
+    name = "my-graph"            # default: the schema file's stem
+    delimiter = "\\t"             # field separator of the triple files (default tab)
+    unseen = "error"             # or "skip": valid/test triples with entities not in train
+    [sensitive]
+    gender = "/people/person/gender"
+    profession = "/people/person/profession"
+    ethnicity = { relation = "/people/ethnicity/people", inverted = true }
+    [values.gender]
+    male = "/m/05zppz"
+    female = "/m/02zsn"
+
+Triple files are parsed as in :mod:`kgbias.data.readers` (exactly three fields per line, CRLF
+accepted, blank lines counted, ids from train); files ending in ``.gz`` are gunzipped.
+``humans`` are the entities on the person side of any sensitive relation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from ..graph import ATTRIBUTES, KnowledgeGraph, SensitiveRelation
+from .datasets import person_side
+from .fetch import read_member
+from .readers import UNSEEN_POLICIES, index_triples, parse_triples
+
+SCHEMA_KEYS = ("name", "delimiter", "unseen", "sensitive", "values")
+RELATION_KEYS = ("relation", "inverted")
+
+
+def load_triples_tsv(
+    train: str | Path, valid: str | Path, test: str | Path, schema: str | Path
+) -> KnowledgeGraph:
+    """Build a :class:`~kgbias.graph.KnowledgeGraph` from triple files and a TOML schema.
+
+    Parameters
+    ----------
+    train, valid, test
+        Paths of the triple files (plain or ``.gz``).
+    schema
+        Path of the TOML schema (see the module docstring).
+
+    Raises
+    ------
+    DataError
+        Naming the file and line for malformed triples, and the schema file and field
+        (``sensitive.gender``, ``values.gender.male``) for unknown keys, a sensitive relation
+        absent from the graph, or a named value that is not an entity of the graph.
+    """
+    schema = Path(schema)
+    config = _read_schema(schema)
+    delimiter = _optional_string(config, "delimiter", "\t", schema)
+    unseen = _optional_string(config, "unseen", "error", schema)
+    if unseen not in UNSEEN_POLICIES:
+        raise DataError(f"{schema}: field 'unseen' must be one of {UNSEEN_POLICIES}, got {unseen!r}")
+    name = _optional_string(config, "name", schema.stem, schema)
+
+    parsed = {}
+    for split, path in (("train", train), ("valid", valid), ("test", test)):
+        path = Path(path)
+        data = read_member(path, None, path.name, str(path))
+        parsed[split] = parse_triples(data, str(path), delimiter)
+    indexed = index_triples(parsed, unseen=unseen)
+
+    sensitive = _sensitive(config.get("sensitive", {}), set(indexed.relations), schema)
+    named_values = _named_values(config.get("values", {}), sensitive, set(indexed.entities), schema)
+    kg = KnowledgeGraph(
+        name=name,
+        entities=indexed.entities,
+        relations=indexed.relations,
+        train=indexed.splits["train"],
+        valid=indexed.splits["valid"],
+        test=indexed.splits["test"],
+        sensitive=sensitive,
+        skipped=indexed.skipped,
+        named_values=named_values,
+        metadata={"sources": {split: parsed[split].source for split in parsed}, "schema": str(schema)},
+    )
+    kg.humans = person_side(kg, list(sensitive))
+    kg.metadata["humans_rule"] = "person side of any sensitive relation"
+    return kg
+
+
+def _read_schema(schema: Path) -> dict:
+    import tomllib  # Python >= 3.11; imported here so the rest of kgbias works on 3.10
+
+    try:
+        with open(schema, "rb") as stream:
+            config = tomllib.load(stream)
+    except FileNotFoundError:
+        raise DataError(f"{schema}: schema file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise DataError(f"{schema}: invalid TOML: {error}") from None
+    _reject_unknown(config, SCHEMA_KEYS, schema, prefix="")
+    return config
+
+
+def _sensitive(table, relation_names: set[str], schema: Path) -> dict[str, SensitiveRelation]:
+    if not isinstance(table, dict):
+        raise DataError(f"{schema}: field 'sensitive' must be a table")
+    _reject_unknown(table, ATTRIBUTES, schema, prefix="sensitive.")
+    sensitive = {}
+    for attribute, value in table.items():
+        field = f"sensitive.{attribute}"
+        if isinstance(value, str):
+            relation, inverted = value, False
+        elif isinstance(value, dict):
+            _reject_unknown(value, RELATION_KEYS, schema, prefix=f"{field}.")
+            relation, inverted = value.get("relation"), value.get("inverted", False)
+            if not isinstance(relation, str):
+                raise DataError(f"{schema}: field '{field}.relation' must be a string")
+            if not isinstance(inverted, bool):
+                raise DataError(f"{schema}: field '{field}.inverted' must be true or false")
+        else:
+            raise DataError(
+                f"{schema}: field '{field}' must be a relation name or "
+                "{ relation = ..., inverted = ... }"
+            )
+        if relation not in relation_names:
+            raise DataError(
+                f"{schema}: field '{field}' names relation {relation!r}, which is not in the "
+                "graph's train split"
+            )
+        sensitive[attribute] = SensitiveRelation(attribute, relation, inverted)
+    return sensitive
+
+
+def _named_values(table, sensitive: dict, entity_names: set[str], schema: Path) -> dict:
+    if not isinstance(table, dict):
+        raise DataError(f"{schema}: field 'values' must be a table")
+    named_values = {}
+    for attribute, values in table.items():
+        field = f"values.{attribute}"
+        if attribute not in sensitive:
+            raise DataError(
+                f"{schema}: field '{field}' is for an attribute with no [sensitive] relation "
+                f"(known: {', '.join(sensitive) or 'none'})"
+            )
+        if not isinstance(values, dict):
+            raise DataError(f"{schema}: field '{field}' must be a table of name = entity")
+        for value_name, entity in values.items():
+            if not isinstance(entity, str) or entity not in entity_names:
+                raise DataError(
+                    f"{schema}: field '{field}.{value_name}' names entity {entity!r}, which is "
+                    "not in the graph's train split"
+                )
+        named_values[attribute] = dict(values)
+    return named_values
+
+
+def _reject_unknown(table: dict, known, schema: Path, prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            raise DataError(
+                f"{schema}: unknown field '{prefix}{key}' (known: {', '.join(known)})"
+            )
+
+
+def _optional_string(config: dict, key: str, default: str, schema: Path) -> str:
+    value = config.get(key, default)
+    if not isinstance(value, str):
+        raise DataError(f"{schema}: field '{key}' must be a string, got {value!r}")
+    return value
