@@ -8,12 +8,20 @@ TORCH_REQUIREMENT ?= torch
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kgbias-installed
 
-.PHONY: setup test paper lab bench clean-results help
+NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9]*.ipynb))))
+PAPER_RUNS := $(NOTEBOOKS:%=build/paper/%.ipynb)
+PACKAGE := pyproject.toml $(wildcard kgbias/*.py kgbias/*/*.py)
+NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+STRIP := $(BIN)/nbstripout --keep-output --keep-count \
+	--extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution"
+
+.PHONY: setup test paper notebooks lab bench help
 
 help:
 	@echo "make setup   build $(VENV) with kgbias and its dependencies"
 	@echo "make test    run the test suite (what CI runs)"
 	@echo "make paper   regenerate every figure and table into figures/"
+	@echo "make notebooks  re-execute the committed notebooks at the quick scale (refreshes outputs)"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make bench   speed benchmark (not part of test or CI)"
 
@@ -26,8 +34,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
 	touch $@
 
+# Unit tests, then nbval: every committed notebook re-executed and its checked outputs compared.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+# Each notebook runs with its paper-scale parameters into build/paper/ and writes figures/.
+# Training runs are cached in results/, so a rerun only re-executes what changed; an interrupted
+# run resumes from its last checkpoint. Run folders are locked, so `make -j2 paper` is safe.
+paper: $(PAPER_RUNS)
+	@echo "[paper] figures/ is up to date ($(words $(PAPER_RUNS)) notebooks)"
+
+build/paper/%.ipynb: notebooks/%.ipynb params/paper/%.yaml $(PACKAGE) | $(STAMP)
+	@mkdir -p $(@D)
+	@echo "[paper] $* ..."
+	@$(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
+		$< build/paper/$*.part.ipynb -f params/paper/$*.yaml
+	@mv build/paper/$*.part.ipynb $@
+	@echo "[paper] $* done"
+
+notebooks: $(STAMP)
+	@for notebook in $(NOTEBOOKS); do \
+		echo "[notebooks] $$notebook"; \
+		$(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
+			notebooks/$$notebook.ipynb notebooks/$$notebook.ipynb || exit 1; \
+		$(STRIP) notebooks/$$notebook.ipynb || exit 1; \
+	done
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
