@@ -5,6 +5,7 @@ Importing kgbias runs nothing; see the README for the command line and notebooks
 
 import logging
 
+from .bias import bias_table, gradient_bias, pairwise_bias
 from .config import TrainConfig
 from .errors import ChecksumError, DataError, KgbiasError, RunError
 from .evaluate import KnownAnswers, link_prediction, ranks_from_scores
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "ChecksumError", "ComplEx", "DataError", "KgbiasError", "KnowledgeGraph", "KnownAnswers",
+    "bias_table", "gradient_bias", "pairwise_bias", "ChecksumError", "ComplEx", "DataError", "KgbiasError", "KnowledgeGraph", "KnownAnswers",
     "MODELS", "RunError", "SensitiveRelation", "TrainConfig", "TrainedRun", "TransE",
     "build_model", "link_prediction", "ranks_from_scores", "train",
 ]

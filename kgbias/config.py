@@ -39,11 +39,17 @@ class TrainConfig:
     valid_every: int = _field(1, "validation MRR every this many epochs (0: never)")
     early_stopping_patience: int = _field(0, "stop after this many validations without gain (0: never)")
     seed: int = _field(0, "random seed (initialisation, batch order, negatives)")
+    debias: str = _field("none", "none (Basic) | kl: KL loss towards uniform attribute predictions")
+    debias_weights: dict = field(default_factory=dict, metadata={
+        "help": "w_KL per attribute, e.g. gender=1 (empty: paper 2's FB15K weights)"})
+    kl_n_values: int = _field(30, "values per attribute the KL loss compares (gender: 2)")
 
     def __post_init__(self):
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.debias not in ("none", "kl"):
+            raise RunError(f"TrainConfig.debias must be none or kl, got {self.debias!r}")
         if self.learning_rate <= 0:
             raise RunError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
 
@@ -62,8 +68,14 @@ class TrainConfig:
             raise RunError(f"{source}: {error}") from None
 
     def fingerprint(self) -> str:
-        """Short stable hash of every field, used in run folder names."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Short stable hash of the fields that differ from their defaults (run folder names).
+
+        Only non-default fields enter the hash, so adding a field to TrainConfig later keeps the
+        names of existing runs; the full config is still stored and compared on reuse.
+        """
+        defaults = TrainConfig().to_dict()
+        changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+        text = json.dumps(changed, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def run_name(self) -> str:

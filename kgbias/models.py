@@ -38,8 +38,12 @@ class KGModel(nn.Module):
         nn.init.normal_(self.entity.weight, std=init_std)
         nn.init.normal_(self.relation.weight, std=init_std)
 
-    # subclasses implement these two on embeddings
     def query(self, h_emb: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """``shape: (batch_size, width)``: the head embeddings transformed by relations ``r``."""
+        return self.transform(h_emb, self.relation(r))
+
+    # subclasses implement these two on embeddings
+    def transform(self, h_emb: torch.Tensor, r_emb: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def compare(self, query: torch.Tensor, t_emb: torch.Tensor, pairwise: bool) -> torch.Tensor:
@@ -89,8 +93,8 @@ class TransE(KGModel):
         self.embedding_dim = embedding_dim
         self.comparator = comparator
 
-    def query(self, h_emb, r):
-        return h_emb + self.relation(r)
+    def transform(self, h_emb, r_emb):
+        return h_emb + r_emb
 
     def compare(self, query, t_emb, pairwise):
         if self.comparator == "dot":
@@ -120,9 +124,9 @@ class ComplEx(KGModel):
         self.embedding_dim = embedding_dim
         self.comparator = comparator
 
-    def query(self, h_emb, r):
+    def transform(self, h_emb, r_emb):
         h_re, h_im = h_emb.chunk(2, dim=-1)
-        r_re, r_im = self.relation(r).chunk(2, dim=-1)
+        r_re, r_im = r_emb.chunk(2, dim=-1)
         # Re(<h, r, conj(t)>) = <h*r (complex product), t> over real and imaginary parts
         return torch.cat([h_re * r_re - h_im * r_im, h_re * r_im + h_im * r_re], dim=-1)
 

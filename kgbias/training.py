@@ -18,6 +18,7 @@ import torch
 
 from . import paths
 from .config import TrainConfig
+from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, link_prediction
 from .graph import KnowledgeGraph
@@ -52,7 +53,16 @@ def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
                        comparator=config.comparator, init_std=config.init_std)
 
 
-def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu") -> KLDebiasing | None:
+    """The KL debiasing term of the config, or None for Basic training."""
+    if config.debias == "none":
+        return None
+    weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
+    return KLDebiasing.from_graph(kg, weights, config.kl_n_values).to(device)
+
+
+def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,
+               debiasing: KLDebiasing | None = None) -> torch.Tensor:
     """Loss of one batch of positive triples, tails and heads, against shared negatives.
 
     Parameters
@@ -67,8 +77,12 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     positive = model.compare(queries, model.entity(torch.cat([t, h])), pairwise=True)
     negative = model.compare(queries, model.entity(negatives), pairwise=False)
     if config.loss == "margin":
-        return margin_ranking_loss(positive, negative, config.margin)
-    return LOSSES[config.loss](positive, negative)
+        loss = margin_ranking_loss(positive, negative, config.margin)
+    else:
+        loss = LOSSES[config.loss](positive, negative)
+    if debiasing is not None:
+        loss = loss + debiasing.loss(model, debiasing.people_in(batch))
+    return loss
 
 
 def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
@@ -78,7 +92,8 @@ def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
     return optimizer, scheduler
 
 
-def train_epoch(model, optimizer, scheduler, triples, config, generator, device, epoch, progress=False) -> float:
+def train_epoch(model, optimizer, scheduler, triples, config, generator, device, epoch, progress=False,
+                debiasing: KLDebiasing | None = None) -> float:
     """One pass over ``triples`` in a random order; returns the mean batch loss."""
     order = torch.randperm(len(triples), generator=generator)
     batches = range(0, len(triples), config.batch_size)
@@ -90,7 +105,7 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
     for step, start in enumerate(batches):
         batch = triples[order[start:start + config.batch_size]].to(device)
         negatives = torch.randint(model.n_entities, (config.n_negatives,), generator=generator).to(device)
-        loss = batch_loss(model, batch, negatives, config)
+        loss = batch_loss(model, batch, negatives, config, debiasing)
         if not torch.isfinite(loss):
             raise RunError(f"non-finite loss ({float(loss)}) at epoch {epoch}, step {step}; "
                            "the last good checkpoint is kept")
@@ -175,6 +190,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     generator = torch.Generator().manual_seed(config.seed)
     start_epoch, history = _restore(folder, model, optimizer, scheduler, generator)
     known = KnownAnswers(kg.all_triples(), kg.n_relations)
+    debiasing = make_debiasing(config, kg, device)
     best = folder.load_best() if start_epoch else None
     best_mrr, best_epoch = (best["valid_mrr"], best["epoch"]) if best else (-1.0, 0)
 
@@ -189,7 +205,8 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
             logger.info("early stop after epoch %d (best validation epoch %d)", epoch - 1, best_epoch)
             break
         started = time.perf_counter()
-        loss = train_epoch(model, optimizer, scheduler, kg.train, config, generator, device, epoch, progress)
+        loss = train_epoch(model, optimizer, scheduler, kg.train, config, generator, device, epoch, progress,
+                           debiasing)
         row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
         if config.valid_every and epoch % config.valid_every == 0:
             row["valid_mrr"] = link_prediction(model, kg, "valid", known=known)["mrr_filtered"]

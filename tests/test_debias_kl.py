@@ -1,0 +1,65 @@
+"""The KL debiasing loss: known values, where its gradient goes, and its effect on training."""
+
+import math
+
+import pytest
+import torch
+
+from kgbias import TrainConfig, train
+from kgbias.debias import KLDebiasing, kl_to_target
+from kgbias.models import TransE
+
+
+def test_kl_is_zero_for_equal_scores_and_known_otherwise():
+    uniform = torch.tensor([0.5, 0.5])
+    assert kl_to_target(torch.tensor([[3.0, 3.0]]), uniform).item() == pytest.approx(0.0, abs=1e-7)
+    # softmax([0, ln 3]) = [1/4, 3/4]
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert kl_to_target(torch.tensor([[0.0, math.log(3)]]), uniform).item() == pytest.approx(expected)
+    # a target with a zero entry ignores that value's term
+    assert kl_to_target(torch.tensor([[0.0, 5.0]]), torch.tensor([1.0, 0.0])).item() == \
+        pytest.approx(-torch.log_softmax(torch.tensor([0.0, 5.0]), 0)[0].item())
+
+
+def test_gradient_reaches_only_the_people(tiny_kg):
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    debiasing = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0, "profession": 2.0})
+    people = torch.tensor([0, 1, 2])
+    debiasing.loss(model, people).backward()
+    entity_grad = model.entity.weight.grad.to_dense()
+    assert entity_grad[people].abs().sum(1).gt(0).all()
+    others = torch.ones(tiny_kg.n_entities, dtype=torch.bool)
+    others[people] = False
+    assert entity_grad[others].abs().sum() == 0  # male, female, professions: frozen for this term
+    assert model.relation.weight.grad is None
+
+
+def test_weights_scale_each_attribute(tiny_kg):
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    people = torch.arange(6)
+    gender = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0}).loss(model, people)
+    profession = KLDebiasing.from_graph(tiny_kg, {"profession": 1.0}).loss(model, people)
+    both = KLDebiasing.from_graph(tiny_kg, {"gender": 2.0, "profession": 3.0}).loss(model, people)
+    assert both.item() == pytest.approx(2 * gender.item() + 3 * profession.item(), rel=1e-5)
+
+
+def gender_gap(run):
+    """Mean over people of score(true gender) - score(other gender), as in paper 2, §4.3."""
+    kg, model = run.kg, run.model
+    pairs = kg.attribute_pairs("gender", ("train",))
+    male, female = kg.value_id("gender", "male"), kg.value_id("gender", "female")
+    other = torch.where(pairs[:, 1] == male, female, male)
+    relation = torch.full((len(pairs),), kg.attribute_relation("gender"))
+    with torch.no_grad():
+        return float((model.score_triples(pairs[:, 0], relation, pairs[:, 1])
+                      - model.score_triples(pairs[:, 0], relation, other)).mean())
+
+
+def test_kl_training_removes_the_gender_gap_on_the_toy_graph(tmp_path):
+    base = dict(dataset="toy", embedding_dim=16, n_negatives=50, batch_size=256, n_epochs=25, valid_every=0)
+    basic = train(TrainConfig(**base), run_dir=tmp_path / "basic")
+    debiased = train(TrainConfig(**base, debias="kl", debias_weights={"gender": 1.0}), run_dir=tmp_path / "kl")
+    assert gender_gap(basic) > 0.5
+    assert abs(gender_gap(debiased)) < 0.1 * gender_gap(basic)
