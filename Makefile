@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kgbias-installed
 
 NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9]*.ipynb))))
-PAPER_RUNS := $(NOTEBOOKS:%=build/paper/%.ipynb)
+# One paper run per parameter file: params/paper/<notebook>.yaml, or <notebook>@<variant>.yaml
+# to run the same notebook again with other parameters (e.g. another dataset).
+PAPER_RUNS := $(sort $(patsubst params/paper/%.yaml,build/paper/%.ipynb,$(wildcard params/paper/*.yaml)))
 PACKAGE := pyproject.toml $(wildcard kgbias/*.py kgbias/*/*.py)
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 STRIP := $(BIN)/nbstripout --keep-output --keep-count \
@@ -44,13 +46,17 @@ test: $(STAMP)
 paper: $(PAPER_RUNS)
 	@echo "[paper] figures/ is up to date ($(words $(PAPER_RUNS)) notebooks)"
 
-build/paper/%.ipynb: notebooks/%.ipynb params/paper/%.yaml $(PACKAGE) | $(STAMP)
+.SECONDEXPANSION:
+build/paper/%.ipynb: notebooks/$$(firstword $$(subst @, ,$$*)).ipynb params/paper/%.yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(@D)
 	@echo "[paper] $* ..."
 	@$(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
 		$< build/paper/$*.part.ipynb -f params/paper/$*.yaml
 	@mv build/paper/$*.part.ipynb $@
 	@echo "[paper] $* done"
+
+# 04 measures the model that 02 trains: run 02 first so that its run is there to reuse.
+build/paper/04_measuring_bias.ipynb: build/paper/02_link_prediction.ipynb
 
 notebooks: $(STAMP)
 	@for notebook in $(NOTEBOOKS); do \

@@ -107,6 +107,14 @@ class KnowledgeGraph:
         except KeyError:
             raise DataError(f"{self.name}: unknown relation {name!r}") from None
 
+    def entity_by_label(self, label: str) -> int:
+        """Id of the one entity whose label (or name) is ``label``; DataError if none or several."""
+        matches = [i for i, name in enumerate(self.entities) if self.labels.get(name, name) == label]
+        if len(matches) != 1:
+            found = "no entity" if not matches else f"{len(matches)} entities"
+            raise DataError(f"{self.name}: {found} labelled {label!r}")
+        return matches[0]
+
     def label(self, entity: int | str) -> str:
         """Readable label of an entity id or name (the name itself when no label is known)."""
         name = self.entities[entity] if isinstance(entity, int) else entity

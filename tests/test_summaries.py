@@ -27,3 +27,15 @@ def test_coverage(tiny_kg):
     assert table.loc["gender", "people"] == 6
     assert table.loc["profession", "values"] == 3
     assert table.loc["profession", "share_of_gender_people"] == pytest.approx(1.0)
+
+
+def test_entity_by_label(tiny_kg):
+    from kgbias.errors import DataError
+
+    tiny_kg.labels = {"ann": "Ann Smith", "bob": "Bob", "cat": "Bob"}
+    assert tiny_kg.entity_by_label("Ann Smith") == 0
+    assert tiny_kg.entity_by_label("dan") == 3  # no label: the name itself
+    with pytest.raises(DataError, match="2 entities labelled 'Bob'"):
+        tiny_kg.entity_by_label("Bob")
+    with pytest.raises(DataError, match="no entity labelled 'Zed'"):
+        tiny_kg.entity_by_label("Zed")
