@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kgbias.bias import (count_skew_correlation, gradient_bias, permutation_null, seed_stability,
+from kgbias.bias import (count_skew_correlation, gradient_bias, permutation_null, permutation_nulls, seed_stability,
                          shuffle_attribute, spearman)
 from kgbias.config import TrainConfig
 from kgbias.data import toy_kg
@@ -127,3 +127,20 @@ def test_permutation_null_flags_strongly_planted_professions(planted, tmp_path):
     # and each is flagged in the planted direction, for a clearly planted profession
     assert (np.sign(flagged["bias"] - flagged["null_mean"]) == np.sign(flagged["planted"])).all()
     assert (flagged["planted"].abs() >= 0.5).all(), flagged
+
+
+def test_joint_permutation_shares_runs_and_tests_each_attribute(planted, tmp_path):
+    comparisons = {"gender": ("male", "female"), "nationality": ("country_0", "country_1")}
+    results = permutation_nulls(toy_config(0), planted, tmp_path, comparisons, n_permutations=4,
+                                min_count=MIN_COUNT)
+    assert set(results) == {"gender", "nationality"}
+    # one observed run and 4 shuffled runs, shared by both attributes
+    assert len(list(tmp_path.iterdir())) == 5
+    for attribute, frame in results.items():
+        assert frame["p_value"].isin([k / 5 for k in range(1, 6)]).all()
+        assert frame.attrs["shuffled_together"] == ["gender", "nationality"]
+    # the observed B_p are those of the model trained on the real graph
+    observed = train(toy_config(0), kg=planted, run_dir=next(tmp_path.glob("observed-*"))).model
+    nationality = gradient_bias(observed, planted, sensitive="nationality", value_a="country_0",
+                                value_b="country_1", min_count=MIN_COUNT)
+    assert np.allclose(results["nationality"]["bias"], nationality["bias"])

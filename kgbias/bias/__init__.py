@@ -6,12 +6,12 @@
 """
 
 from .measure import ALL_HUMANS, gradient_bias, pairwise_bias
-from .significance import (SeedStability, graph_fingerprint, permutation_null, seed_stability,
+from .significance import (SeedStability, graph_fingerprint, permutation_null, permutation_nulls, seed_stability,
                            shuffle_attribute)
 from .tables import bias_table, count_log_ratio, count_skew_correlation, spearman
 
 __all__ = [
     "ALL_HUMANS", "SeedStability", "bias_table", "count_log_ratio", "count_skew_correlation",
-    "gradient_bias", "graph_fingerprint", "pairwise_bias", "permutation_null", "seed_stability",
+    "gradient_bias", "graph_fingerprint", "pairwise_bias", "permutation_null", "permutation_nulls", "seed_stability",
     "shuffle_attribute", "spearman",
 ]

@@ -117,30 +117,69 @@ def permutation_null(
         The observed :func:`~kgbias.bias.measure.gradient_bias` frame plus ``null_mean``,
         ``null_std`` (over the K null values) and ``p_value``.
     """
-    run_dir = Path(run_dir)
-    stem = f"{graph_fingerprint(kg)}-{config.run_name()}"
-    measure = dict(sensitive=sensitive, value_a=value_a, value_b=value_b, target=target, alpha=alpha,
-                   one_vs_rest=one_vs_rest)
-    observed_run = train(config, kg=kg, run_dir=run_dir / f"observed-{stem}", device=device)
-    observed = gradient_bias(observed_run.model, kg, min_count=min_count, **measure)
-    null = np.zeros((n_permutations, len(observed)))
-    for k in range(n_permutations):
-        shuffled = shuffle_attribute(kg, sensitive, seed=seed + 1 + k)
-        folder = run_dir / f"shuffle-{sensitive}-s{seed + 1 + k}-{stem}"
-        run = train(config, kg=shuffled, run_dir=folder, device=device)
-        frame = gradient_bias(run.model, shuffled, min_count=0, **measure).set_index("target")
-        null[k] = frame.loc[observed["target"], "bias"].to_numpy()
-        logger.info("permutation %d of %d done", k + 1, n_permutations)
+    return permutation_nulls(config, kg, run_dir, {sensitive: (value_a, value_b)}, n_permutations,
+                             target=target, alpha=alpha, min_count=min_count, one_vs_rest=one_vs_rest,
+                             seed=seed, centered=centered, device=device)[sensitive]
 
-    observed_bias = observed["bias"].to_numpy()
-    center = (null.sum(0) + observed_bias) / (n_permutations + 1) if centered else 0.0
-    exceed = (np.abs(null - center) >= np.abs(observed_bias - center)).sum(0)
-    result = observed.copy()
-    result["null_mean"] = null.mean(0)
-    result["null_std"] = null.std(0, ddof=1) if n_permutations > 1 else np.nan
-    result["p_value"] = (1 + exceed) / (n_permutations + 1)
-    result.attrs.update({**observed.attrs, "n_permutations": n_permutations, "centered": centered})
-    return result
+
+def permutation_nulls(
+    config: TrainConfig,
+    kg: KnowledgeGraph,
+    run_dir: str | Path,
+    comparisons: dict[str, tuple[str, str]],
+    n_permutations: int = 19,
+    target: str = "profession",
+    alpha: float = 0.01,
+    min_count: int = 20,
+    one_vs_rest: bool = False,
+    seed: int = 0,
+    centered: bool = True,
+    device: str = "cpu",
+) -> dict[str, pd.DataFrame]:
+    """:func:`permutation_null` for several attributes at once, sharing the retrained models.
+
+    ``comparisons`` maps each attribute to its ``(value_a, value_b)``. Each null graph shuffles
+    every listed attribute, each independently among its own holders (attribute ``i`` with seed
+    ``seed + 1 + k + 1000 i``), so one set of K retrainings gives a null for all of them. With a
+    single attribute this is exactly :func:`permutation_null`'s exact test; with several, the
+    null models also lack the other attributes' information, a null of "no sensitive attribute
+    carries information", which makes each test approximate rather than exact. Returns one
+    frame per attribute, as :func:`permutation_null` does.
+    """
+    run_dir = Path(run_dir)
+    attributes = list(comparisons)
+    stem = f"{graph_fingerprint(kg)}-{config.run_name()}"
+    measure = dict(target=target, alpha=alpha, one_vs_rest=one_vs_rest)
+    observed_run = train(config, kg=kg, run_dir=run_dir / f"observed-{stem}", device=device)
+    observed = {a: gradient_bias(observed_run.model, kg, sensitive=a, value_a=va, value_b=vb,
+                                 min_count=min_count, **measure)
+                for a, (va, vb) in comparisons.items()}
+    null = {a: np.zeros((n_permutations, len(observed[a]))) for a in attributes}
+    for k in range(n_permutations):
+        shuffled = kg
+        for i, attribute in enumerate(attributes):
+            shuffled = shuffle_attribute(shuffled, attribute, seed=seed + 1 + k + 1000 * i)
+        folder = run_dir / f"shuffle-{'+'.join(attributes)}-s{seed + 1 + k}-{stem}"
+        run = train(config, kg=shuffled, run_dir=folder, device=device)
+        for attribute, (value_a, value_b) in comparisons.items():
+            frame = gradient_bias(run.model, shuffled, sensitive=attribute, value_a=value_a, value_b=value_b,
+                                  min_count=0, **measure).set_index("target")
+            null[attribute][k] = frame.loc[observed[attribute]["target"], "bias"].to_numpy()
+        logger.info("permutation %d of %d done", k + 1, n_permutations)
+    results = {}
+    for attribute in attributes:
+        observed_bias = observed[attribute]["bias"].to_numpy()
+        samples = null[attribute]
+        center = (samples.sum(0) + observed_bias) / (n_permutations + 1) if centered else 0.0
+        exceed = (np.abs(samples - center) >= np.abs(observed_bias - center)).sum(0)
+        result = observed[attribute].copy()
+        result["null_mean"] = samples.mean(0)
+        result["null_std"] = samples.std(0, ddof=1) if n_permutations > 1 else np.nan
+        result["p_value"] = (1 + exceed) / (n_permutations + 1)
+        result.attrs.update({**observed[attribute].attrs, "n_permutations": n_permutations,
+                             "centered": centered, "shuffled_together": attributes})
+        results[attribute] = result
+    return results
 
 
 @dataclasses.dataclass
