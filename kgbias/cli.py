@@ -23,12 +23,13 @@ examples:
   kgbias data describe fb15k-237           sizes and sensitive-attribute coverage
   kgbias train                             Basic TransE on FB15k-237, the papers' setting
   kgbias train --dataset toy --embedding-dim 32 --n-epochs 20
+  kgbias train --debias kl --debias-weights gender=1 --debias-weights religion=100
   kgbias evaluate results/<run folder> --per-relation
 """
 
 
 def _parse_value(text: str):
-    """Value of a ``--dataset-option key=value``: a number when it looks like one."""
+    """Value of a ``KEY=VALUE`` flag: a number or boolean when it looks like one."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -42,29 +43,40 @@ def _optional_float(text: str) -> float | None:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, with the field's default and comment as help."""
+    """One flag per TrainConfig field, with the field's comment and default as help.
+
+    Dict fields (``dataset_options``, ``debias_weights``) take repeated ``KEY=VALUE`` flags.
+    """
     hints = typing.get_type_hints(TrainConfig)
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        if field.name == "dataset_options":
-            parser.add_argument("--dataset-option", dest="dataset_options", action="append", default=[],
-                                metavar="KEY=VALUE", help="dataset parameter, e.g. skew=2.0 for the toy graph")
+        if hints[field.name] is dict:
+            parser.add_argument(flag, dest=field.name, action="append", default=[], metavar="KEY=VALUE",
+                                help=f"{field.metadata['help']} (repeat the flag for more)")
             continue
-        default = field.default
         kind = {int: int, float: float, str: str}.get(hints[field.name], _optional_float)
-        parser.add_argument(flag, type=kind, default=default,
-                            help=f"{field.metadata['help']} (default: {default})")
+        parser.add_argument(flag, type=kind, default=field.default,
+                            help=f"{field.metadata['help']} (default: {field.default})")
+
+
+def _key_values(items: list[str], flag: str) -> dict:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise KgbiasError(f"{flag} expects KEY=VALUE, got {item!r}")
+        values[key] = _parse_value(value)
+    return values
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    options = {}
-    for item in values["dataset_options"]:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise KgbiasError(f"--dataset-option expects KEY=VALUE, got {item!r}")
-        options[key] = _parse_value(value)
-    values["dataset_options"] = options
+    hints = typing.get_type_hints(TrainConfig)
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name)
+        if hints[field.name] is dict:
+            value = _key_values(value, "--" + field.name.replace("_", "-"))
+        values[field.name] = value
     return TrainConfig(**values)
 
 

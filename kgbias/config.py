@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import RunError
@@ -45,6 +47,16 @@ class TrainConfig:
     kl_n_values: int = _field(30, "values per attribute the KL loss compares (gender: 2)")
 
     def __post_init__(self):
+        for name, annotation in typing.get_type_hints(type(self)).items():
+            value = getattr(self, name)
+            allowed = typing.get_args(annotation) or (annotation,)  # float | None -> (float, NoneType)
+            if float in allowed:
+                allowed = (*allowed, int)
+            if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+                raise RunError(f"TrainConfig.{name} must be {' or '.join(t.__name__ for t in allowed)}, "
+                               f"got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RunError(f"TrainConfig.{name} must be finite, got {value!r}")
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
@@ -58,13 +70,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        if not isinstance(values, dict):
+            raise RunError(f"{source}: expected an object of config fields, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise RunError(f"{source}: unknown field(s) {', '.join(unknown)}")
         try:
             return cls(**values)
-        except TypeError as error:
+        except (TypeError, RunError) as error:
             raise RunError(f"{source}: {error}") from None
 
     def fingerprint(self) -> str:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -61,8 +62,8 @@ def write_json(path: Path, value) -> None:
 
 def read_json(path: Path):
     try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise RunError(f"{path}: not valid JSON ({error})") from None
 
 
@@ -77,11 +78,22 @@ def save_tensors(path: Path, state: dict) -> None:
 def load_tensors(path: Path) -> dict:
     """Load a checkpoint without executing code; a damaged file is a RunError naming it."""
     try:
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check the CRCs it wrote
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise RunError(f"{path}: unreadable checkpoint (CRC mismatch in {damaged})")
         return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
+    except (FileNotFoundError, RunError):
         raise
     except Exception as error:  # torch raises many types for truncated or crafted files
         raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error})") from None
+
+
+def _checkpoint_dict(path: Path) -> dict:
+    state = load_tensors(path)
+    if not isinstance(state, dict):
+        raise RunError(f"{path}: not a kgbias checkpoint (holds a {type(state).__name__}, not a dict)")
+    return state
 
 
 class RunFolder:
@@ -142,13 +154,17 @@ class RunFolder:
         """Latest readable checkpoint, falling back to the previous one if the latest is damaged."""
         current, previous = self.path / CHECKPOINT, self.path / PREVIOUS_CHECKPOINT
         if not current.exists():
-            return load_tensors(previous) if previous.exists() else None
+            return _checkpoint_dict(previous) if previous.exists() else None
         try:
-            return load_tensors(current)
-        except RunError:
-            if previous.exists():
-                return load_tensors(previous)
-            raise
+            return _checkpoint_dict(current)
+        except RunError as error:
+            if not previous.exists():
+                raise
+            logger.warning("%s; falling back to %s", error, previous)
+            try:
+                return _checkpoint_dict(previous)
+            except RunError as previous_error:
+                raise RunError(f"{error}; and the fallback {previous_error}") from None
 
     def save_best(self, model_state: dict, epoch: int, valid_mrr: float) -> None:
         save_tensors(self.path / BEST, {"model": model_state, "epoch": epoch, "valid_mrr": valid_mrr})

@@ -107,7 +107,7 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
         negatives = torch.randint(model.n_entities, (config.n_negatives,), generator=generator).to(device)
         loss = batch_loss(model, batch, negatives, config, debiasing)
         if not torch.isfinite(loss):
-            raise RunError(f"non-finite loss ({float(loss)}) at epoch {epoch}, step {step}; "
+            raise RunError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; "
                            "the last good checkpoint is kept")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -116,6 +116,14 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
         scheduler.step()
         total += loss.item()
     return total / len(batches)
+
+
+def _check_finite(model: KGModel, epoch: int) -> None:
+    """Refuse to checkpoint NaN/Inf weights (an overflow in an epoch's last step leaves a finite loss)."""
+    for name, parameter in model.named_parameters():
+        if not torch.isfinite(parameter).all():
+            raise RunError(f"non-finite values in {name} after epoch {epoch}; "
+                           "the last good checkpoint is kept")
 
 
 def _restore(folder: RunFolder, model, optimizer, scheduler, generator) -> tuple[int, list[dict]]:
@@ -127,10 +135,11 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, generator) -> tuple
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
-    except (KeyError, RuntimeError, ValueError) as error:
-        raise RunError(f"{folder.path}: checkpoint does not fit this model and config ({error})") from None
-    logger.info("resuming %s after epoch %d", folder.path.name, state["epoch"])
-    return int(state["epoch"]), list(state["history"])
+        epoch, history = int(state["epoch"]), list(state["history"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+        raise RunError(f"{folder.path}: checkpoint does not fit this model and config ({error!r})") from None
+    logger.info("resuming %s after epoch %d", folder.path.name, epoch)
+    return epoch, history
 
 
 def _load_finished(folder: RunFolder, model: KGModel) -> None:
@@ -171,11 +180,14 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
     progress
         Show tqdm bars (for the CLI); the library is otherwise silent except for logging.
     """
-    torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
     kg = kg if kg is not None else load_graph(config, progress)
     folder = RunFolder.open(Path(run_dir) if run_dir else paths.results_dir() / config.run_name(), config)
     with folder.lock():
-        return _train_locked(config, kg, folder, device, progress)
+        torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
+        try:
+            return _train_locked(config, kg, folder, device, progress)
+        finally:
+            torch.set_flush_denormal(False)  # torch's default; it has no getter to restore from
 
 
 def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, device: str,
@@ -213,6 +225,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
             if row["valid_mrr"] > best_mrr:
                 best_mrr, best_epoch = row["valid_mrr"], epoch
                 folder.save_best(model.state_dict(), epoch, best_mrr)
+        _check_finite(model, epoch)
         history.append(row)
         folder.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
@@ -221,6 +234,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
         logger.info("epoch %d loss %.4f (%.1f s)%s", epoch, loss, row["seconds"],
                     f" valid MRR {row['valid_mrr']:.4f}" if "valid_mrr" in row else "")
 
+    folder.write_history(history)  # a kill after the last checkpoint can have left it one epoch short
     if best_epoch:
         model.load_state_dict(folder.load_best()["model"])
     epoch_used = best_epoch or len(history)

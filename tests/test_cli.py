@@ -12,7 +12,7 @@ QUICK = ["--dataset", "toy", "--embedding-dim", "8", "--n-negatives", "20", "--b
 
 
 def test_flags_map_onto_config_fields():
-    args = build_parser().parse_args(["train", *QUICK, "--dataset-option", "skew=0", "--init-std", "none"])
+    args = build_parser().parse_args(["train", *QUICK, "--dataset-options", "skew=0", "--init-std", "none"])
     config = config_from_args(args)
     assert config == TrainConfig(dataset="toy", embedding_dim=8, n_negatives=20, batch_size=512,
                                  n_epochs=2, dataset_options={"skew": 0}, init_std=None)
@@ -36,7 +36,7 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
     assert main(["-q", "data", "describe", "no-such-dataset"]) == 2
     assert "no-such-dataset" in capsys.readouterr().err
-    assert main(["-q", "train", *QUICK, "--dataset-option", "skew"]) == 2
+    assert main(["-q", "train", *QUICK, "--dataset-options", "skew"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
 
 

@@ -5,7 +5,9 @@ Lookup order for a :class:`~kgbias.data.registry.FileSpec`:
 1. the mirror, ``$KGBIAS_MIRROR/<mirror_path>`` (read-only; never modified);
 2. the cache, ``$KGBIAS_CACHE/<host>/<url path>`` (default ``~/.cache/kgbias``);
 3. a download of ``url`` with :mod:`urllib` to a temporary file in the cache directory, which is
-   verified and then renamed into place (so the cache never holds a partial or bad file).
+   verified and then renamed into place (so the cache never holds a partial or bad file). A failed
+   transfer (connection refused or dropped, timeout, body shorter than its ``Content-Length``,
+   HTTP 5xx) is retried, up to :data:`DOWNLOAD_ATTEMPTS` tries in all; HTTP 4xx is not retried.
 
 The checksum is checked in all three cases. A mismatch raises :class:`~kgbias.errors.ChecksumError`
 naming the file, the expected and the actual value; a bad cached or downloaded file is deleted.
@@ -22,6 +24,7 @@ import os
 import posixpath
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
+DOWNLOAD_ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 2.0  # times the attempt number
 
 
 def fetch_file(spec: FileSpec, progress: bool = False, allow_unverified: bool = False) -> Path:
@@ -77,7 +82,7 @@ def cache_path(spec: FileSpec) -> Path:
     parsed = urllib.parse.urlsplit(spec.url)
     parts = [part for part in posixpath.normpath(parsed.path).split("/") if part]
     host = parsed.netloc.replace(":", "_")
-    if not host or not parts or any(part in (".", "..") for part in parts):
+    if not host or host in (".", "..") or not parts or any(part in (".", "..") for part in parts):
         raise DataError(f"cannot derive a cache file name from URL {spec.url!r}")
     return cache_dir().joinpath(host, *parts)
 
@@ -114,10 +119,10 @@ def _download(
     """Download to a temporary file beside ``path``, verify it, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     temp_path = Path(temp_name)
     try:
-        with os.fdopen(handle, "wb") as output:
-            _copy_url(spec.url, output, progress)
+        _copy_url_with_retries(spec.url, temp_path, progress)
         # Verify before the rename so a bad download never occupies the cache path.
         data, source = _read_verified(
             temp_path, spec.url_member, spec, allow_unverified, path.name,
@@ -141,6 +146,33 @@ def _open_url(url: str):
     return urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS)
 
 
+def _copy_url_with_retries(url: str, temp_path: Path, progress: bool) -> None:
+    """Download ``url`` into ``temp_path`` (overwritten by each try), retrying failed transfers."""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            with open(temp_path, "wb") as output:
+                _copy_url(url, output, progress)
+            return
+        except urllib.error.HTTPError as error:
+            if error.code < 500 or attempt == DOWNLOAD_ATTEMPTS:
+                raise _tried(error, attempt)
+            failure = error
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise _tried(error, attempt)
+            failure = error
+        logger.warning("download of %s failed (try %d of %d): %s; retrying",
+                       url, attempt, DOWNLOAD_ATTEMPTS, failure)
+        time.sleep(RETRY_DELAY_SECONDS * attempt)
+
+
+def _tried(error: Exception, attempts: int) -> Exception:
+    """``error`` itself after one try; after several, an OSError saying how many."""
+    if attempts == 1:
+        return error
+    return OSError(f"{error!r} (tried {attempts} times)")
+
+
 def _copy_url(url: str, output, progress: bool) -> None:
     logger.info("downloading %s", url)
     with _open_url(url) as response:
@@ -150,14 +182,19 @@ def _copy_url(url: str, output, progress: bool) -> None:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=url)
+        received = 0
         try:
             while chunk := response.read(CHUNK_BYTES):
                 output.write(chunk)
+                received += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
+        # http.client returns a short body without complaint when the connection drops early.
+        if total is not None and total.isdigit() and received != int(total):
+            raise http.client.IncompleteRead(b"", int(total) - received)
 
 
 def _read_verified(

@@ -91,8 +91,12 @@ def parse_triples(
     Raises
     ------
     DataError
-        For a line with too few (or, unless allowed, too many) fields, or an empty field.
+        For a line with too few (or, unless allowed, too many) fields, or an empty field; or
+        a ``delimiter`` that is not one character (or is a line end).
     """
+    if len(delimiter) != 1 or delimiter in "\r\n":
+        raise DataError(f"{source}: the field delimiter must be one character other than a line "
+                        f"end, got {delimiter!r}")
     text = decode_utf8(data, source) if isinstance(data, bytes) else data
     parsed = ParsedSplit(source)
     name = "tab" if delimiter == "\t" else repr(delimiter)

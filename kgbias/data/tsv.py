@@ -3,7 +3,7 @@
 Example schema (every key except ``sensitive`` is optional)::
 
     name = "my-graph"            # default: the schema file's stem
-    delimiter = "\\t"             # field separator of the triple files (default tab)
+    delimiter = "\\t"             # field separator of the triple files: one character (default tab)
     unseen = "error"             # or "skip": valid/test triples with entities not in train
     [sensitive]
     gender = "/people/person/gender"
@@ -54,6 +54,9 @@ def load_triples_tsv(
     schema = Path(schema)
     config = _read_schema(schema)
     delimiter = _optional_string(config, "delimiter", "\t", schema)
+    if len(delimiter) != 1 or delimiter in "\r\n":
+        raise DataError(f"{schema}: field 'delimiter' must be one character other than a line end, "
+                        f"got {delimiter!r}")
     unseen = _optional_string(config, "unseen", "error", schema)
     if unseen not in UNSEEN_POLICIES:
         raise DataError(f"{schema}: field 'unseen' must be one of {UNSEEN_POLICIES}, got {unseen!r}")
@@ -93,8 +96,12 @@ def _read_schema(schema: Path) -> dict:
             config = tomllib.load(stream)
     except FileNotFoundError:
         raise DataError(f"{schema}: schema file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{schema}: is a directory, not a schema file") from None
     except tomllib.TOMLDecodeError as error:
         raise DataError(f"{schema}: invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{schema}: not UTF-8 at byte {error.start}: {error.reason}") from None
     _reject_unknown(config, SCHEMA_KEYS, schema, prefix="")
     return config
 
