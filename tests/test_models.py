@@ -91,3 +91,17 @@ def test_margin_loss_zero_when_margin_holds_and_linear_otherwise():
 def test_unknown_comparator_is_rejected():
     with pytest.raises(ValueError, match="comparator"):
         TransE(3, 1, 2, comparator="cosine")
+
+
+def test_l2_all_pairs_gradient_matches_autograd_reference():
+    torch.manual_seed(2)
+    model = TransE(5, 1, 3, comparator="l2")
+    query = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
+    t_emb = torch.randn(6, 3, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda q, t: model.compare(q, t, pairwise=False), (query, t_emb))
+    reference = -torch.cdist(query, t_emb)
+    grad = torch.randn(4, 6, dtype=torch.double)
+    expected = torch.autograd.grad(reference, (query, t_emb), grad)
+    got = torch.autograd.grad(model.compare(query, t_emb, pairwise=False), (query, t_emb), grad)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-10)
