@@ -220,12 +220,12 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
         loss = train_epoch(model, optimizer, scheduler, kg.train, config, generator, device, epoch, progress,
                            debiasing)
         row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
+        _check_finite(model, epoch)
         if config.valid_every and epoch % config.valid_every == 0:
             row["valid_mrr"] = link_prediction(model, kg, "valid", known=known)["mrr_filtered"]
             if row["valid_mrr"] > best_mrr:
                 best_mrr, best_epoch = row["valid_mrr"], epoch
                 folder.save_best(model.state_dict(), epoch, best_mrr)
-        _check_finite(model, epoch)
         history.append(row)
         folder.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
