@@ -14,7 +14,7 @@ import math
 import torch
 
 from kgbias.config import TrainConfig
-from kgbias.training import _optimizer, make_model, train_epoch
+from kgbias.training import _optimizer, make_debiasing, make_model, train_epoch
 
 from .common import Timer, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
 from .floor import epoch_floor
@@ -28,11 +28,14 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--floor", action="store_true", help="also measure the matmul floor (before and after)")
     parser.add_argument("--save", default=None, help="save the trained model's state_dict here")
+    parser.add_argument("--debias", default="none", choices=["none", "kl"],
+                        help="debiasing term (kl: paper 2's FB15K weights)")
     args = parser.parse_args(argv)
     setup_torch(args.threads)
 
     kg = load_fb15k237()
-    config = TrainConfig(dataset="fb15k-237", comparator=args.comparator)
+    config = TrainConfig(dataset="fb15k-237", comparator=args.comparator, debias=args.debias)
+    label = args.comparator if args.debias == "none" else f"{args.comparator}+{args.debias}"
     shape = dict(n_triples=len(kg.train), batch_size=config.batch_size,
                  embedding_dim=config.embedding_dim, n_negatives=config.n_negatives, device=args.device)
     floors = [epoch_floor(**shape)] if args.floor else []
@@ -40,12 +43,14 @@ def main(argv=None) -> None:
     model = make_model(config, kg).to(args.device)
     optimizer, scheduler = _optimizer(model, config, math.ceil(len(kg.train) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
+    debiasing = make_debiasing(config, kg, args.device)
     seconds, losses = [], []
     for epoch in range(1, args.epochs + 1):
         with Timer(args.device) as timer:
-            losses.append(train_epoch(model, optimizer, scheduler, kg.train, config, generator, args.device, epoch))
+            losses.append(train_epoch(model, optimizer, scheduler, kg.train, config, generator, args.device, epoch,
+                                      debiasing=debiasing))
         seconds.append(timer.seconds)
-        log(f"kgbias {args.comparator} epoch {epoch}: {timer.seconds:.2f} s, loss {losses[-1]:.4f}")
+        log(f"kgbias {label} epoch {epoch}: {timer.seconds:.2f} s, loss {losses[-1]:.4f}")
     if args.floor:
         floors.append(epoch_floor(**shape))
     if args.save:
@@ -55,9 +60,9 @@ def main(argv=None) -> None:
     common = dict(device=args.device, n_triples=len(kg.train), n_entities=kg.n_entities,
                   peak_rss_mib=peak_rss_mib(), peak_device_mib=peak_device_mib(args.device))
     rows = [
-        row("train", f"kgbias {args.comparator} first epoch", seconds[0], "s", **common,
+        row("train", f"kgbias {label} first epoch", seconds[0], "s", **common,
             note=f"loss {losses[0]:.4f}"),
-        row("train", f"kgbias {args.comparator} steady epoch", sum(steady) / len(steady), "s", **common,
+        row("train", f"kgbias {label} steady epoch", sum(steady) / len(steady), "s", **common,
             note=f"mean of epochs 2-{len(seconds)}; min {min(steady):.2f} s; loss {losses[-1]:.4f}"
             if len(seconds) > 1 else "only one epoch run: steady = first"),
     ]
