@@ -38,6 +38,13 @@ def _parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _boolean(text: str) -> bool:
+    value = {"true": True, "false": False, "1": True, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def _optional_float(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -54,7 +61,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=field.name, action="append", default=[], metavar="KEY=VALUE",
                                 help=f"{field.metadata['help']} (repeat the flag for more)")
             continue
-        kind = {int: int, float: float, str: str}.get(hints[field.name], _optional_float)
+        kind = {int: int, float: float, str: str, bool: _boolean}.get(hints[field.name], _optional_float)
         parser.add_argument(flag, type=kind, default=field.default,
                             help=f"{field.metadata['help']} (default: {field.default})")
 
@@ -112,10 +119,11 @@ def _train_command(args) -> int:
 
 def _evaluate_command(args) -> int:
     from .evaluate import link_prediction
-    from .training import load_run
+    from .training import load_run, scoring_model
 
     run = load_run(args.run, device=args.device)
-    result = link_prediction(run.model, run.kg, split=args.split, filtered=not args.raw, ties=args.ties,
+    # a KL + Attr. run is evaluated with its attribute vectors, as in its metrics.json
+    result = link_prediction(scoring_model(run.config, run.kg, run.model), run.kg, split=args.split, filtered=not args.raw, ties=args.ties,
                              exclude_sensitive=args.exclude_sensitive, per_relation=args.per_relation)
     if args.per_relation:
         metrics, frame = result

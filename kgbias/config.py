@@ -45,6 +45,9 @@ class TrainConfig:
     debias_weights: dict = field(default_factory=dict, metadata={
         "help": "w_KL per attribute, e.g. gender=1 (empty: paper 2's FB15K weights)"})
     kl_n_values: int = _field(30, "values per attribute the KL loss compares (gender: 2)")
+    attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
+    whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines); "
+                                "its path, not its content, enters the run name")
 
     def __post_init__(self):
         for name, annotation in typing.get_type_hints(type(self)).items():
@@ -62,6 +65,9 @@ class TrainConfig:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
         if self.debias not in ("none", "kl"):
             raise RunError(f"TrainConfig.debias must be none or kl, got {self.debias!r}")
+        if self.attribute_vectors != bool(self.whitelist):
+            raise RunError("TrainConfig.attribute_vectors and TrainConfig.whitelist go together: "
+                           f"got attribute_vectors={self.attribute_vectors}, whitelist={self.whitelist!r}")
         if self.learning_rate <= 0:
             raise RunError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
 

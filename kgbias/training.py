@@ -18,6 +18,7 @@ import torch
 
 from . import paths
 from .config import TrainConfig
+from .debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, link_prediction
@@ -48,9 +49,27 @@ def load_graph(config: TrainConfig, progress: bool = False) -> KnowledgeGraph:
 
 
 def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
+    """The base model; with ``attribute_vectors`` it holds them as ``model.attributes``.
+
+    As a submodule the vectors are in the state dict, the optimizer and checkpoints; a model
+    without them (Basic, KL) has exactly the keys it always had.
+    """
     torch.manual_seed(config.seed)
-    return build_model(config.model, kg.n_entities, kg.n_relations, config.embedding_dim,
-                       comparator=config.comparator, init_std=config.init_std)
+    model = build_model(config.model, kg.n_entities, kg.n_relations, config.embedding_dim,
+                        comparator=config.comparator, init_std=config.init_std)
+    if config.attribute_vectors:
+        whitelist = load_whitelist(config.whitelist, kg)
+        model.attributes = AttributeVectors(kg, whitelist.attributes, model.entity.embedding_dim,
+                                            relation_init=model.relation.weight.detach())
+    return model
+
+
+def scoring_model(config: TrainConfig, kg: KnowledgeGraph, model: KGModel) -> KGModel | AttributeAwareModel:
+    """What training and link prediction score with: the model itself, or (``attribute_vectors``)
+    the model with its vectors on whitelisted triples. Bias metrics use the plain model."""
+    if not config.attribute_vectors:
+        return model
+    return AttributeAwareModel(model, model.attributes, load_whitelist(config.whitelist, kg), kg)
 
 
 def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu") -> KLDebiasing | None:
@@ -72,10 +91,15 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     negatives
         ``shape: (n_negatives,)`` entity ids shared by every query of the batch.
     """
-    h, r, t = batch.T
-    queries = model.query(model.entity(torch.cat([h, t])), torch.cat([r, r + model.n_relations]))
-    positive = model.compare(queries, model.entity(torch.cat([t, h])), pairwise=True)
-    negative = model.compare(queries, model.entity(negatives), pairwise=False)
+    if config.attribute_vectors:
+        if not isinstance(model, AttributeAwareModel):
+            raise TypeError("attribute_vectors needs the AttributeAwareModel of scoring_model()")
+        positive, negative = model.batch_scores(batch, negatives)  # whitelisted triples, then twins
+    else:
+        h, r, t = batch.T
+        queries = model.query(model.entity(torch.cat([h, t])), torch.cat([r, r + model.n_relations]))
+        positive = model.compare(queries, model.entity(torch.cat([t, h])), pairwise=True)
+        negative = model.compare(queries, model.entity(negatives), pairwise=False)
     if config.loss == "margin":
         loss = margin_ranking_loss(positive, negative, config.margin)
     else:
@@ -193,6 +217,7 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
 def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, device: str,
                   progress: bool) -> TrainedRun:
     model = make_model(config, kg).to(device)
+    scorer = scoring_model(config, kg, model).to(device)
     if folder.finished:
         _load_finished(folder, model)
         return TrainedRun(config, kg, model, folder.path, folder.history(), folder.metrics())
@@ -217,12 +242,12 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
             logger.info("early stop after epoch %d (best validation epoch %d)", epoch - 1, best_epoch)
             break
         started = time.perf_counter()
-        loss = train_epoch(model, optimizer, scheduler, kg.train, config, generator, device, epoch, progress,
+        loss = train_epoch(scorer, optimizer, scheduler, kg.train, config, generator, device, epoch, progress,
                            debiasing)
         row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
         _check_finite(model, epoch)
         if config.valid_every and epoch % config.valid_every == 0:
-            row["valid_mrr"] = link_prediction(model, kg, "valid", known=known)["mrr_filtered"]
+            row["valid_mrr"] = link_prediction(scorer, kg, "valid", known=known)["mrr_filtered"]
             if row["valid_mrr"] > best_mrr:
                 best_mrr, best_epoch = row["valid_mrr"], epoch
                 folder.save_best(model.state_dict(), epoch, best_mrr)
@@ -238,7 +263,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     if best_epoch:
         model.load_state_dict(folder.load_best()["model"])
     epoch_used = best_epoch or len(history)
-    metrics = final_metrics(model, kg, known, epoch_used, history)
+    metrics = final_metrics(scorer, kg, known, epoch_used, history)
     folder.write_metrics(metrics)
     return TrainedRun(config, kg, model, folder.path, folder.history(), metrics)
 

@@ -1,0 +1,375 @@
+"""Attribute vectors and whitelists of Fisher et al. (2020b), §4.2 ("KL + Attr.").
+
+The KL loss (:mod:`kgbias.debias.kl`) makes people's embeddings uninformative about a sensitive
+attribute. Some facts legitimately depend on it (a whitelisted relation such as an opera singer's
+voice type, or a whitelisted profession such as "Crown Princess" for gender), so each value of a
+debiased attribute gets a trainable vector that is added to a person's embedding on exactly those
+triples:
+
+    g(e_person + A_j(person), r, e_t)   with   A_j(person) = sum of v_value over the person's values
+
+A triple (h, r, t) uses the sum of A_j(h) over every attribute j for which r is whitelisted (type 1)
+or r is the profession relation and t a whitelisted profession (type 2). Every other triple scores
+exactly as the base model. The person is the head of the stored triple (for the profession relation,
+the person side of ``kg.attribute_relation("profession")``).
+
+The vectors are trained on *twin* triples: each batch triple (person, r_j, value) of a sensitive
+relation j gives (person + A_j(person), r_j[ATTR], value), scored with an extra relation r_j[ATTR]
+(and its inverse) that is discarded after training.
+
+Bias metrics (paper 2, §5) are computed on the base model, *without* attribute vectors: use the
+trained :class:`~kgbias.models.KGModel` itself, not :class:`AttributeAwareModel`.
+
+Choices where the paper is silent (method.md §2.4, open question 7):
+
+- people with several values get the **sum** of their vectors, people with none get zero;
+- values are those seen in **train**, and a person's values are read from train only;
+- vectors start at **zero**, so a KL + Attr. model starts exactly where the KL model starts; the
+  vectors need no random init to break symmetry, as each gets its own gradient from its own people;
+- the ATTR relations start as **copies** of the sensitive relation's rows (the paper calls it a
+  "duplicated relation"), so their init draws no random numbers and leaves the base model's init
+  unchanged;
+- in a twin triple the person gets A_j(person) (the same sum as everywhere else; for a person with
+  one value this is the paper's ``person + v_value``); on the head side of a twin, the shared
+  negatives get their own A_j too, as candidate people do on any whitelisted relation;
+- on a whitelisted relation the vectors apply on both sides of ranking: added to the query when
+  the person is the query, added to every candidate when people are the candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import DataError
+from ..graph import KnowledgeGraph
+from ..models import KGModel
+
+WHITELIST_KINDS = ("relation", "profession")
+
+
+@dataclass
+class Whitelist:
+    """Which triples may use each attribute's vectors.
+
+    Attributes
+    ----------
+    attributes
+        Debiased attributes named in the whitelist, in the order of ``kg.sensitive``.
+    relations
+        Per attribute, ``shape: (n_relations,)`` bool: type 1, relations whitelisted for everyone.
+    entities
+        Per attribute, ``shape: (n_entities,)`` bool: type 2, whitelisted profession entities.
+    """
+
+    attributes: list[str]
+    relations: dict[str, torch.Tensor]
+    entities: dict[str, torch.Tensor]
+
+
+def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
+    """Read a whitelist file: one ``attribute<TAB>relation|profession<TAB>name`` per line.
+
+    ``attribute<TAB>relation<TAB>r`` whitelists relation ``r`` (type 1); ``attribute<TAB>profession
+    <TAB>e`` whitelists profession entity ``e`` (type 2), given by entity name or unique label.
+    ``#`` starts a comment; blank lines are skipped. The attribute must be a sensitive attribute of
+    ``kg`` other than ``profession``. Raises :class:`DataError` naming ``file:line``.
+
+    Fisher et al. (2020b), §4.2 and Tables 7-8.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read whitelist ({error})") from None
+    relations: dict[str, torch.Tensor] = {}
+    entities: dict[str, torch.Tensor] = {}
+    allowed = [a for a in kg.sensitive if a != "profession"]
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{path}:{number}"
+        columns = [c.strip() for c in line.split("\t")]
+        if len(columns) != 3 or not all(columns):
+            raise DataError(f"{where}: expected attribute<TAB>relation|profession<TAB>name, got {raw!r}")
+        attribute, kind, name = columns
+        if attribute not in allowed:
+            raise DataError(f"{where}: unknown attribute {attribute!r} (known: {', '.join(allowed) or 'none'})")
+        if kind not in WHITELIST_KINDS:
+            raise DataError(f"{where}: second column must be relation or profession, got {kind!r}")
+        relations.setdefault(attribute, torch.zeros(kg.n_relations, dtype=torch.bool))
+        entities.setdefault(attribute, torch.zeros(kg.n_entities, dtype=torch.bool))
+        try:
+            if kind == "relation":
+                relations[attribute][kg.relation_id(name)] = True
+            else:
+                if "profession" not in kg.sensitive:
+                    raise DataError(f"graph {kg.name!r} has no profession relation")
+                entities[attribute][_entity_by_name_or_label(kg, name)] = True
+        except DataError as error:
+            raise DataError(f"{where}: {error}") from None
+    attributes = [a for a in allowed if a in relations]
+    return Whitelist(attributes, {a: relations[a] for a in attributes}, {a: entities[a] for a in attributes})
+
+
+def _entity_by_name_or_label(kg: KnowledgeGraph, name: str) -> int:
+    try:
+        return kg.entity_id(name)
+    except DataError:
+        return kg.entity_by_label(name)
+
+
+class AttributeVectors(nn.Module):
+    """One trainable vector per value of each debiased attribute, plus the ATTR relations.
+
+    Parameters
+    ----------
+    kg
+        The graph: values and each person's values are read from its train split.
+    attributes
+        Debiased attributes (sensitive attributes of ``kg``).
+    width
+        Width of the model's entity table (``2 * embedding_dim`` for ComplEx).
+    relation_init
+        ``shape: (2 * n_relations, width)``: the base relation table, whose rows of each
+        attribute's relation (both directions) initialise the ATTR relations. None: zeros.
+
+    Attributes
+    ----------
+    vectors
+        ``vectors[attribute]``, ``shape: (n_values, width)``, zero at init.
+    relation
+        ``2 * n_attributes`` rows: ``j`` is attribute j's ATTR relation with the person on the
+        left, ``n_attributes + j`` its inverse. Only the twin triples use them.
+    """
+
+    def __init__(self, kg: KnowledgeGraph, attributes: list[str], width: int,
+                 relation_init: torch.Tensor | None = None):
+        super().__init__()
+        self.attributes = list(attributes)
+        self.vectors = nn.ParameterDict()
+        n = len(self.attributes)
+        self.relation = nn.Embedding(2 * n, width, sparse=True)
+        nn.init.zeros_(self.relation.weight)
+        twin_relation, twin_inverted = [], []
+        for j, attribute in enumerate(self.attributes):
+            pairs = kg.attribute_pairs(attribute, splits=("train",))  # (person, value), sorted, distinct
+            values, value_index = torch.unique(pairs[:, 1], return_inverse=True)
+            self.vectors[attribute] = nn.Parameter(torch.zeros(len(values), width))
+            # padded person -> value-index table; the pad index len(values) points at a zero row
+            counts = torch.bincount(pairs[:, 0], minlength=kg.n_entities)
+            table = torch.full((kg.n_entities, max(1, int(counts.max()) if len(pairs) else 1)), len(values))
+            slot = torch.arange(len(pairs)) - (torch.cumsum(counts, 0) - counts)[pairs[:, 0]]
+            table[pairs[:, 0], slot] = value_index
+            self.register_buffer(f"_values_{j}", values, persistent=False)
+            self.register_buffer(f"_table_{j}", table, persistent=False)
+            spec = kg.sensitive[attribute]
+            twin_relation.append(kg.relation_id(spec.relation))
+            twin_inverted.append(spec.inverted)
+            if relation_init is not None:
+                forward = kg.attribute_relation(attribute)
+                with torch.no_grad():
+                    self.relation.weight[j] = relation_init[forward]
+                    self.relation.weight[n + j] = relation_init[(forward + kg.n_relations) % (2 * kg.n_relations)]
+        self.register_buffer("twin_relation", torch.tensor(twin_relation, dtype=torch.long), persistent=False)
+        self.register_buffer("twin_inverted", torch.tensor(twin_inverted, dtype=torch.bool), persistent=False)
+
+    def values(self, attribute: str) -> torch.Tensor:
+        """Entity ids of the attribute's values, in the order of ``vectors[attribute]``'s rows."""
+        return getattr(self, f"_values_{self.attributes.index(attribute)}")
+
+    def person_offsets(self, attribute: str, entity_ids: torch.Tensor) -> torch.Tensor:
+        """``shape: (n, width)``: A_j(e), the sum of each entity's value vectors (zero if none)."""
+        table = getattr(self, f"_table_{self.attributes.index(attribute)}")
+        vectors = self.vectors[attribute]
+        padded = torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
+        return padded[table[entity_ids]].sum(1)
+
+
+class AttributeAwareModel(nn.Module):
+    """A base model that adds attribute vectors on whitelisted triples; scores as a KGModel does.
+
+    ``score_tails`` and ``score_triples`` take relation slots in ``[0, 2 * n_relations)`` as the
+    base model does, so :func:`kgbias.evaluate.rank_triples` and ``link_prediction`` work unchanged.
+    Rows whose relation is whitelisted for no attribute are the base model's scores, untouched.
+    ``entity``, ``relation``, ``query``, ``transform`` and ``compare`` are the base model's (no
+    vectors), so the KL loss sees the plain person embeddings.
+
+    Bits: attribute j is bit ``1 << j``. Per relation slot, ``fixed_bits`` are the type-1 attributes,
+    ``profession_slot`` marks the profession relation (whose bits come from the profession entity),
+    and ``person_is_query`` says on which side the person is.
+    """
+
+    def __init__(self, base: KGModel, vectors: AttributeVectors, whitelist: Whitelist, kg: KnowledgeGraph):
+        super().__init__()
+        if list(vectors.attributes) != list(whitelist.attributes):
+            raise ValueError(f"vectors are for {vectors.attributes}, whitelist for {whitelist.attributes}")
+        self.base = base
+        self.vectors = vectors
+        n_relations, n_slots = kg.n_relations, 2 * kg.n_relations
+        fixed_bits = torch.zeros(n_slots, dtype=torch.long)
+        person_is_query = torch.zeros(n_slots, dtype=torch.bool)
+        profession_slot = torch.zeros(n_slots, dtype=torch.bool)
+        entity_bits = torch.zeros(kg.n_entities, dtype=torch.long)
+        for j, attribute in enumerate(whitelist.attributes):
+            type1 = whitelist.relations[attribute].nonzero().flatten()
+            fixed_bits[type1] |= 1 << j
+            fixed_bits[type1 + n_relations] |= 1 << j
+            person_is_query[type1] = True
+            entity_bits[whitelist.entities[attribute]] |= 1 << j
+        if entity_bits.any():
+            forward = kg.attribute_relation("profession")
+            backward = (forward + n_relations) % n_slots
+            if person_is_query[backward] or (fixed_bits[forward] != 0 and not person_is_query[forward]):
+                raise ValueError("the profession relation is stored value -> person; it cannot also be "
+                                 "whitelisted as a type-1 relation (person = head)")
+            profession_slot[[forward, backward]] = True
+            person_is_query[forward] = True
+        for name, tensor in (("fixed_bits", fixed_bits), ("person_is_query", person_is_query),
+                             ("profession_slot", profession_slot), ("entity_bits", entity_bits)):
+            self.register_buffer(name, tensor, persistent=False)
+
+    # --- the base model's interface -------------------------------------------------------------
+    @property
+    def n_entities(self) -> int:
+        return self.base.n_entities
+
+    @property
+    def n_relations(self) -> int:
+        return self.base.n_relations
+
+    @property
+    def entity(self) -> nn.Embedding:
+        return self.base.entity
+
+    @property
+    def relation(self) -> nn.Embedding:
+        return self.base.relation
+
+    def query(self, h_emb, r):
+        return self.base.query(h_emb, r)
+
+    def transform(self, h_emb, r_emb):
+        return self.base.transform(h_emb, r_emb)
+
+    def compare(self, query, t_emb, pairwise):
+        return self.base.compare(query, t_emb, pairwise)
+
+    # --- scoring with vectors -------------------------------------------------------------------
+    def offsets(self, bits: torch.Tensor, entity_ids: torch.Tensor) -> torch.Tensor:
+        """``shape: (n, width)``: sum of A_j(entity_ids[i]) over the attributes j set in ``bits[i]``."""
+        total = self.base.entity.weight.new_zeros(len(entity_ids), self.base.entity.embedding_dim)
+        for j, attribute in enumerate(self.vectors.attributes):
+            use = ((bits >> j) & 1).to(total.dtype).unsqueeze(1)
+            total = total + use * self.vectors.person_offsets(attribute, entity_ids)
+        return total
+
+    def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``shape: (batch_size,)`` scores of ``(h, r, t)`` with ``r`` a slot in ``[0, 2R)``."""
+        person_is_query = self.person_is_query[r]
+        other = torch.where(person_is_query, t, h)
+        person = torch.where(person_is_query, h, t)
+        bits = self.fixed_bits[r] | torch.where(self.profession_slot[r], self.entity_bits[other], 0)
+        offsets = self.offsets(bits, person)
+        side = person_is_query.unsqueeze(1)
+        h_emb = self.base.entity(h) + torch.where(side, offsets, 0.0)
+        t_emb = self.base.entity(t) + torch.where(side, 0.0, offsets)
+        return self.base.compare(self.base.query(h_emb, r), t_emb, pairwise=True)
+
+    def score_tails(self, h: torch.Tensor, r: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """``shape: (batch_size, n_candidates)``: each query ``(h, r)`` against every candidate tail.
+
+        Rows with no whitelisted attribute are the base scores. When the person is the query, its
+        offset may depend on the candidate (profession whitelist): candidates are grouped by their
+        attribute bits and each group is scored with its own offset. When people are the
+        candidates, the candidate table gets their offsets.
+        """
+        candidate_ids = torch.arange(self.n_entities, device=h.device) if candidates is None else candidates
+        candidate_emb = self.base.entity.weight if candidates is None else self.base.entity(candidates)
+        h_emb = self.base.entity(h)
+        query = self.base.query(h_emb, r)
+        scores = self.base.compare(query, candidate_emb, pairwise=False)
+        fixed, profession = self.fixed_bits[r], self.profession_slot[r]
+        active = (fixed != 0) | profession
+        if not bool(active.any()):
+            return scores
+        person_is_query = self.person_is_query[r]
+        all_columns = torch.arange(len(candidate_ids), device=h.device)
+
+        # the person is the query: offset on the query, per group of candidate bits
+        candidate_bits = self.entity_bits[candidate_ids]
+        for use_profession in (False, True):
+            rows = (active & person_is_query & (profession == use_profession)).nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            groups = torch.unique(candidate_bits) if use_profession else torch.zeros(1, dtype=torch.long)
+            for group in groups:
+                columns = (candidate_bits == group).nonzero().flatten() if use_profession else all_columns
+                bits = fixed[rows] | group
+                need = rows[bits != 0]
+                if need.numel() == 0:
+                    continue
+                shifted = self.base.query(h_emb[need] + self.offsets(bits[bits != 0], h[need]), r[need])
+                block = self.base.compare(shifted, candidate_emb[columns], pairwise=False)
+                scores = scores.index_put((need.unsqueeze(1), columns.unsqueeze(0)), block)
+
+        # people are the candidates: offsets on the candidate table, per group of row bits
+        rows = (active & ~person_is_query).nonzero().flatten()
+        if rows.numel():
+            row_bits = fixed[rows] | torch.where(profession[rows], self.entity_bits[h[rows]], 0)
+            for group in torch.unique(row_bits):
+                if group == 0:
+                    continue
+                need = rows[row_bits == group]
+                table = candidate_emb + self.offsets(group.expand(len(candidate_ids)), candidate_ids)
+                block = self.base.compare(query[need], table, pairwise=False)
+                scores = scores.index_put((need.unsqueeze(1), all_columns.unsqueeze(0)), block)
+        return scores
+
+    def score_heads(self, r: torch.Tensor, t: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """``shape: (batch_size, n_candidates)``: ``(?, r, t)`` scored as ``(t, r^-1, ?)``."""
+        return self.score_tails(t, r + self.n_relations, candidates)
+
+    # --- training -------------------------------------------------------------------------------
+    def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of the twin triples (person + A_j(person), r_j[ATTR], value), both directions.
+
+        Returns ``positive: (n_twins,)`` and ``negative: (n_twins, n_negatives)`` against the
+        batch's shared ``negatives``. Fisher et al. (2020b), §4.2.
+        """
+        base, vectors = self.base, self.vectors
+        n_attributes = len(vectors.attributes)
+        negative_emb = base.entity(negatives)
+        positive, negative = [], []
+        for j, attribute in enumerate(vectors.attributes):
+            rows = batch[batch[:, 1] == vectors.twin_relation[j]]
+            if rows.numel() == 0:
+                continue
+            person, value = (rows[:, 2], rows[:, 0]) if vectors.twin_inverted[j] else (rows[:, 0], rows[:, 2])
+            person_emb = base.entity(person) + vectors.person_offsets(attribute, person)
+            value_emb = base.entity(value)
+            forward = base.transform(person_emb, vectors.relation(torch.full_like(person, j)))
+            backward = base.transform(value_emb, vectors.relation(torch.full_like(value, n_attributes + j)))
+            positive += [base.compare(forward, value_emb, pairwise=True),
+                         base.compare(backward, person_emb, pairwise=True)]
+            negative += [base.compare(forward, negative_emb, pairwise=False),
+                         base.compare(backward, negative_emb + vectors.person_offsets(attribute, negatives),
+                                      pairwise=False)]
+        if not positive:
+            empty = negative_emb.new_zeros(0)
+            return empty, negative_emb.new_zeros(0, len(negatives))
+        return torch.cat(positive), torch.cat(negative)
+
+    def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
+        with vectors on whitelisted triples, followed by the twin triples."""
+        h, r, t = batch.T
+        queries, relations, answers = torch.cat([h, t]), torch.cat([r, r + self.n_relations]), torch.cat([t, h])
+        positive = self.score_triples(queries, relations, answers)
+        negative = self.score_tails(queries, relations, negatives)
+        twin_positive, twin_negative = self.twin_scores(batch, negatives)
+        return torch.cat([positive, twin_positive]), torch.cat([negative, twin_negative])

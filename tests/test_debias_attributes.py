@@ -1,0 +1,261 @@
+"""Attribute vectors and whitelists (Fisher et al. 2020b, §4.2): known answers on a 2-D dot TransE."""
+
+import dataclasses
+
+import pytest
+import torch
+
+import kgbias.training as training
+from kgbias import TrainConfig, train
+from kgbias.data.toy import toy_kg
+from kgbias.debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist
+from kgbias.errors import DataError, RunError
+from kgbias.evaluate import KnownAnswers, rank_triples
+from kgbias.models import TransE
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write(tmp_path, text, name="whitelist.tsv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def hand_set_model(kg) -> TransE:
+    """2-D dot TransE with distinct, exactly representable embeddings."""
+    model = TransE(kg.n_entities, kg.n_relations, 2, comparator="dot")
+    with torch.no_grad():
+        ids = torch.arange(kg.n_entities, dtype=torch.float)
+        model.entity.weight.copy_(torch.stack([ids / 4 - 1, 1 - ids / 8], 1))
+        slots = torch.arange(2 * kg.n_relations, dtype=torch.float)
+        model.relation.weight.copy_(torch.stack([slots / 2, -slots / 4], 1))
+    return model
+
+
+def attribute_model(kg, model, path):
+    whitelist = load_whitelist(path, kg)
+    vectors = AttributeVectors(kg, whitelist.attributes, 2, relation_init=model.relation.weight.detach())
+    return AttributeAwareModel(model, vectors, whitelist, kg), vectors
+
+
+def all_scores(model, kg):
+    """``shape: (n_entities, 2 * n_relations, n_entities)``: every query against every candidate."""
+    entities = torch.arange(kg.n_entities).repeat_interleave(2 * kg.n_relations)
+    slots = torch.arange(2 * kg.n_relations).repeat(kg.n_entities)
+    with torch.no_grad():
+        return model.score_tails(entities, slots).reshape(kg.n_entities, 2 * kg.n_relations, kg.n_entities)
+
+
+# --- whitelist file ------------------------------------------------------------------------------
+
+def test_whitelist_loads_relations_and_professions(tiny_kg, tmp_path):
+    path = write(tmp_path, "# attribute\tkind\tname\n\ngender\trelation\tlives_in\n"
+                           "gender\tprofession\tnurse   # by name\n")
+    whitelist = load_whitelist(path, tiny_kg)
+    assert whitelist.attributes == ["gender"]
+    assert whitelist.relations["gender"].tolist() == [False, False, True]
+    assert whitelist.entities["gender"].nonzero().flatten().tolist() == [tiny_kg.entity_id("nurse")]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("gender\trelation", "expected attribute<TAB>"),
+    ("gender\trelation\tlives_in\textra", "expected attribute<TAB>"),
+    ("religion\trelation\tlives_in", "unknown attribute 'religion'"),
+    ("profession\tprofession\tnurse", "unknown attribute 'profession'"),
+    ("gender\tfriend\tlives_in", "relation or profession"),
+    ("gender\trelation\tworks_in", "unknown relation 'works_in'"),
+    ("gender\tprofession\tastronaut", "astronaut"),
+])
+def test_whitelist_rejects_a_bad_line_naming_file_and_line(tiny_kg, tmp_path, line, message):
+    path = write(tmp_path, f"gender\trelation\tlives_in\n# fine so far\n{line}\n")
+    with pytest.raises(DataError, match=rf"whitelist\.tsv:3: .*{message}"):
+        load_whitelist(path, tiny_kg)
+
+
+# --- scoring ---------------------------------------------------------------------------------------
+
+def test_person_with_two_values_gets_the_sum(tiny_kg):
+    ann, male, female = (tiny_kg.entity_id(n) for n in ("ann", "male", "female"))
+    kg = dataclasses.replace(tiny_kg, train=torch.cat([tiny_kg.train, torch.tensor([[ann, 0, male]])]))
+    vectors = AttributeVectors(kg, ["gender"], 2)
+    assert vectors.values("gender").tolist() == [male, female]
+    with torch.no_grad():
+        vectors.vectors["gender"].copy_(torch.tensor([[2.0, 3.0], [0.5, -1.0]]))
+    people = torch.tensor([ann, tiny_kg.entity_id("bob"), tiny_kg.entity_id("paris")])
+    offsets = vectors.person_offsets("gender", people)
+    assert offsets.tolist() == [[2.5, 2.0], [2.0, 3.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("kind", ["profession", "relation"])
+def test_vectors_change_only_whitelisted_triples_by_their_inner_product(tiny_kg, tmp_path, kind):
+    kg = tiny_kg
+    line = "gender\tprofession\tnurse" if kind == "profession" else "gender\trelation\tlives_in"
+    base = hand_set_model(kg)
+    model, vectors = attribute_model(kg, base, write(tmp_path, line + "\n"))
+    offset = {"male": torch.tensor([2.0, 3.0]), "female": torch.tensor([0.5, -1.0])}
+    with torch.no_grad():
+        vectors.vectors["gender"].copy_(torch.stack([offset["male"], offset["female"]]))
+    gender_of = {int(p): kg.entities[int(v)] for p, v in kg.attribute_pairs("gender", ("train",))}
+
+    expected = torch.zeros(kg.n_entities, 2 * kg.n_relations, kg.n_entities)
+    entity, relation = base.entity.weight.detach(), base.relation.weight.detach()
+    n_relations = kg.n_relations
+    if kind == "profession":
+        nurse, profession = kg.entity_id("nurse"), kg.relation_id("profession")
+        for person, value in gender_of.items():
+            # tail query (person, profession, nurse): <e + v + r, t> changes by <v, e_nurse>
+            expected[person, profession, nurse] = offset[value] @ entity[nurse]
+            # head query (nurse, profession^-1, person): <e_nurse + r^-1, e_person + v>
+            inverse_query = entity[nurse] + relation[profession + n_relations]
+            expected[nurse, profession + n_relations, person] = inverse_query @ offset[value]
+    else:
+        lives_in = kg.relation_id("lives_in")
+        for person, value in gender_of.items():
+            expected[person, lives_in, :] = entity @ offset[value]  # every candidate tail
+            inverse_queries = entity + relation[lives_in + n_relations]  # every query entity
+            expected[:, lives_in + n_relations, person] = inverse_queries @ offset[value]
+
+    difference = all_scores(model, kg) - all_scores(base, kg)
+    torch.testing.assert_close(difference, expected, rtol=0, atol=1e-6)
+    assert (difference != 0).sum() == (expected != 0).sum() > 0
+    # rows not whitelisted are the base scores exactly, not merely close
+    whitelisted = kg.relation_id("profession" if kind == "profession" else "lives_in")
+    others = [s for s in range(2 * n_relations) if s % n_relations != whitelisted]
+    assert torch.equal(all_scores(model, kg)[:, others], all_scores(base, kg)[:, others])
+
+    # aligned scoring agrees with the all-candidates scoring
+    h, s, t = torch.meshgrid(torch.arange(kg.n_entities), torch.arange(2 * n_relations),
+                             torch.arange(kg.n_entities), indexing="ij")
+    with torch.no_grad():
+        aligned = model.score_triples(h.flatten(), s.flatten(), t.flatten()).reshape(h.shape)
+    torch.testing.assert_close(aligned, all_scores(model, kg), rtol=0, atol=1e-6)
+    # a subset of candidates gives the same columns
+    candidates = torch.tensor([kg.entity_id("nurse"), 0, 2])
+    rows = torch.arange(kg.n_entities).repeat_interleave(2 * n_relations)
+    slots = torch.arange(2 * n_relations).repeat(kg.n_entities)
+    with torch.no_grad():
+        subset = model.score_tails(rows, slots, candidates)
+    columns = all_scores(model, kg).reshape(-1, kg.n_entities)[:, candidates]
+    torch.testing.assert_close(subset, columns, rtol=0, atol=1e-6)
+
+
+def test_relations_stored_value_to_person_give_the_same_scores(tiny_kg, tmp_path):
+    """Gender and profession stored as (value, r, person): slots r and r^-1 swap, nothing else."""
+    from kgbias.graph import SensitiveRelation
+
+    kg = tiny_kg
+    flip = torch.isin(kg.train[:, 1], torch.tensor([kg.relation_id("gender"), kg.relation_id("profession")]))
+    inverted = dataclasses.replace(
+        kg, train=torch.where(flip.unsqueeze(1), kg.train[:, [2, 1, 0]], kg.train),
+        sensitive={a: SensitiveRelation(a, a, inverted=True) for a in ("gender", "profession")})
+    slot_of = torch.arange(2 * kg.n_relations)  # slot in `kg` -> the same slot in `inverted`
+    for r in (kg.relation_id("gender"), kg.relation_id("profession")):
+        slot_of[[r, r + kg.n_relations]] = torch.tensor([r + kg.n_relations, r])
+    path = write(tmp_path, "gender\tprofession\tnurse\n")
+    base = hand_set_model(kg)
+    base_inverted = hand_set_model(inverted)
+    with torch.no_grad():
+        base_inverted.relation.weight[slot_of] = base.relation.weight
+    model, vectors = attribute_model(kg, base, path)
+    model_inverted, vectors_inverted = attribute_model(inverted, base_inverted, path)
+    for v in (vectors, vectors_inverted):
+        with torch.no_grad():
+            v.vectors["gender"].copy_(torch.tensor([[2.0, 3.0], [0.5, -1.0]]))
+    assert torch.equal(all_scores(model_inverted, inverted)[:, slot_of], all_scores(model, kg))
+    negatives = torch.arange(kg.n_entities)
+    with torch.no_grad():
+        for got, expected in zip(model_inverted.twin_scores(inverted.train, negatives),
+                                 model.twin_scores(kg.train, negatives)):
+            assert torch.equal(got, expected)
+
+
+def test_zero_vectors_rank_exactly_as_the_base_model(tiny_kg, tmp_path):
+    base = hand_set_model(tiny_kg)
+    model, _ = attribute_model(tiny_kg, base, write(tmp_path, "gender\tprofession\tnurse\ngender\trelation\tlives_in\n"))
+    known = KnownAnswers(tiny_kg.all_triples(), tiny_kg.n_relations)
+    for expected, got in zip(rank_triples(base, tiny_kg.all_triples(), known),
+                             rank_triples(model, tiny_kg.all_triples(), known)):
+        assert torch.equal(expected, got)
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def small_toy():
+    return toy_kg(n_people=60, n_professions=6, n_countries=3, n_cities_per_country=2, n_fields=2)
+
+
+def attr_config(path, **changes):
+    values = dict(dataset="toy", embedding_dim=8, n_negatives=20, batch_size=64, n_epochs=4,
+                  debias="kl", attribute_vectors=True, whitelist=str(path))
+    return TrainConfig(**{**values, **changes})
+
+
+TOY_WHITELIST = "gender\tprofession\tprofession_00\nnationality\trelation\tborn_in\n"
+
+
+def test_config_needs_whitelist_with_attribute_vectors(tmp_path):
+    with pytest.raises(RunError, match="go together"):
+        TrainConfig(attribute_vectors=True)
+    with pytest.raises(RunError, match="go together"):
+        TrainConfig(whitelist=str(tmp_path / "w.tsv"))
+
+
+def test_vectors_and_attr_relations_receive_gradient(tmp_path):
+    kg = small_toy()
+    config = attr_config(write(tmp_path, TOY_WHITELIST))
+    model = training.make_model(config, kg)
+    scorer = training.scoring_model(config, kg, model)
+    loss = training.batch_loss(scorer, kg.train[:200], torch.arange(20), config,
+                               training.make_debiasing(config, kg))
+    loss.backward()
+    for attribute in ("gender", "nationality"):
+        assert model.attributes.vectors[attribute].grad.abs().sum() > 0
+    assert model.attributes.relation.weight.grad.coalesce().values().abs().sum() > 0
+
+
+def test_basic_state_dict_has_no_new_keys(tmp_path):
+    kg = small_toy()
+    basic = training.make_model(attr_config("", attribute_vectors=False), kg)
+    assert sorted(basic.state_dict()) == ["entity.weight", "relation.weight"]
+    with_vectors = training.make_model(attr_config(write(tmp_path, TOY_WHITELIST)), kg)
+    assert sorted(with_vectors.state_dict()) == ["attributes.relation.weight", "attributes.vectors.gender",
+                                                 "attributes.vectors.nationality", "entity.weight", "relation.weight"]
+    # the vectors start at zero and leave the base model's initialisation unchanged
+    assert torch.equal(with_vectors.entity.weight, basic.entity.weight)
+    assert not with_vectors.attributes.vectors["gender"].any()
+
+
+def test_kl_attr_training_checkpoints_and_resumes_identically(tmp_path, monkeypatch):
+    kg = small_toy()
+    config = attr_config(write(tmp_path, TOY_WHITELIST))
+    reference = train(config, kg=kg, run_dir=tmp_path / "reference")
+    assert reference.model.attributes.vectors["gender"].abs().sum() > 0
+    stored = torch.load(tmp_path / "reference" / "checkpoint.pt", weights_only=True)["model"]
+    assert stored["attributes.vectors.gender"].abs().sum() > 0  # (the run's model is the best-validation one)
+
+    real_epoch = training.train_epoch
+
+    def interrupt_at_epoch_3(*args, **kwargs):
+        if args[7] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+    monkeypatch.setattr(training, "train_epoch", interrupt_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, kg=kg, run_dir=tmp_path / "interrupted")
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    resumed = train(config, kg=kg, run_dir=tmp_path / "interrupted")
+    assert resumed.metrics["test"] == reference.metrics["test"]
+    assert list(resumed.history["loss"]) == list(reference.history["loss"])
+    for name, value in reference.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+    # a finished run loads with its vectors
+    reloaded = train(config, kg=kg, run_dir=tmp_path / "reference")
+    assert torch.equal(reloaded.model.attributes.vectors["nationality"],
+                       reference.model.attributes.vectors["nationality"])
