@@ -25,10 +25,11 @@ digests() { (cd "$1/figures" && sha256sum $(ls | grep -v _seconds) | sort -k2); 
 setup "$WORK/reference"; run_make "$WORK/reference" "$WORK/reference.log"; echo "reference: rc=$?"
 
 setup "$WORK/killed"
-(cd "$WORK/killed" && KGBIAS_RESULTS="$WORK/killed/results" \
-    setsid make -s -o "$STAMP" VENV="$VENV" paper > "$WORK/killed-1.log" 2>&1) & pid=$!
+# setsid: make and everything it starts form one process group, killed together as Ctrl-C would
+KGBIAS_RESULTS="$WORK/killed/results" setsid make -s -C "$WORK/killed" -o "$STAMP" VENV="$VENV" paper \
+    > "$WORK/killed-1.log" 2>&1 & pid=$!
 for _ in $(seq 1 600); do ls "$WORK"/killed/results/*/checkpoint.pt > /dev/null 2>&1 && break; sleep 0.2; done
-sleep 1; kill -9 -- "-$(ps -o pgid= -p $pid | tr -d ' ')" 2> /dev/null; wait $pid 2> /dev/null
+sleep 1; kill -9 -- "-$pid"; wait $pid 2> /dev/null
 echo "killed while: $(grep '^\[paper\]' "$WORK/killed-1.log" | tail -1)"
 run_make "$WORK/killed" "$WORK/killed-2.log"; echo "rerun after the kill: rc=$?"
 
