@@ -66,8 +66,9 @@ notebooks: $(STAMP)
 		$(STRIP) notebooks/$$notebook.ipynb || exit 1; \
 	done
 
+# (root, as in containers, needs --allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
