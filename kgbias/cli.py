@@ -24,6 +24,8 @@ examples:
   kgbias train                             Basic TransE on FB15k-237, the papers' setting
   kgbias train --dataset toy --embedding-dim 32 --n-epochs 20
   kgbias train --debias kl --debias-weights gender=1 --debias-weights religion=100
+  kgbias train --debias bose               Bose & Hamilton's adversarial filters (paper 2's baseline)
+  kgbias train --remove-sensitive true     paper 2's "Removed attributes" (Table 9)
   kgbias evaluate results/<run folder> --per-relation
 """
 
@@ -119,12 +121,13 @@ def _train_command(args) -> int:
 
 def _evaluate_command(args) -> int:
     from .evaluate import link_prediction
-    from .training import load_run, scoring_model
+    from .training import evaluation_model, load_run
 
     run = load_run(args.run, device=args.device)
-    # a KL + Attr. run is evaluated with its attribute vectors, as in its metrics.json
-    result = link_prediction(scoring_model(run.config, run.kg, run.model), run.kg, split=args.split, filtered=not args.raw, ties=args.ties,
-                             exclude_sensitive=args.exclude_sensitive, per_relation=args.per_relation)
+    # as in its metrics.json: a KL + Attr. run with its attribute vectors, a Bose run with all filters
+    result = link_prediction(evaluation_model(run.config, run.kg, run.model), run.kg, split=args.split,
+                             filtered=not args.raw, ties=args.ties, exclude_sensitive=args.exclude_sensitive,
+                             per_relation=args.per_relation)
     if args.per_relation:
         metrics, frame = result
         print(frame.round(4).to_string(index=False))

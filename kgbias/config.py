@@ -41,13 +41,28 @@ class TrainConfig:
     valid_every: int = _field(1, "validation MRR every this many epochs (0: never)")
     early_stopping_patience: int = _field(0, "stop after this many validations without gain (0: never)")
     seed: int = _field(0, "random seed (initialisation, batch order, negatives)")
-    debias: str = _field("none", "none (Basic) | kl: KL loss towards uniform attribute predictions")
+    debias: str = _field("none", "none (Basic) | kl: KL loss towards uniform attribute predictions | "
+                                 "bose: Bose & Hamilton's adversarial filters (paper 2's baseline)")
     debias_weights: dict = field(default_factory=dict, metadata={
-        "help": "w_KL per attribute, e.g. gender=1 (empty: paper 2's FB15K weights)"})
-    kl_n_values: int = _field(30, "values per attribute the KL loss compares (gender: 2)")
+        "help": "w_KL per attribute, e.g. gender=1 (empty: paper 2's FB15K weights); its attributes "
+                "(weight not 0) are also the ones bose filters and remove_sensitive drops "
+                "(empty: gender, religion, ethnicity, nationality where the graph has them)"})
+    kl_n_values: int = _field(30, "values per attribute the KL loss compares and the bose discriminators "
+                                  "classify (gender: 2)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines); "
                                 "its path, not its content, enters the run name")
+    # Bose & Hamilton (2019) as paper 2 ran it (method.md sections 2.10 and 3). Paper 2 ran the
+    # authors' code, whose apply_filters sums the chosen filters' outputs although their Eq. 6
+    # averages them (method.md section 5, item 14); "sum" is the default for that reason. For [s]
+    # (one filter) the two agree; for [a] and training masks of 2+ filters they differ by 1/|S|.
+    bose_compose: str = _field("sum", "bose: sum (the authors' code, which paper 2 ran) | mean (their Eq. 6) "
+                                      "of the chosen filters' outputs")
+    bose_gamma: float = _field(10.0, "bose: weight gamma of the discriminators' cross-entropy (paper 2: 10)")
+    bose_disc_steps: int = _field(5, "bose: Adam steps of each chosen discriminator per batch")
+    bose_disc_lr: float = _field(1e-3, "bose: the discriminators' Adam learning rate")
+    remove_sensitive: bool = _field(False, "drop the debiased attributes' triples from training "
+                                           "(paper 2's 'Removed attributes', Table 9); bias metrics still read them")
 
     def __post_init__(self):
         for name, annotation in typing.get_type_hints(type(self)).items():
@@ -63,8 +78,19 @@ class TrainConfig:
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
-        if self.debias not in ("none", "kl"):
-            raise RunError(f"TrainConfig.debias must be none or kl, got {self.debias!r}")
+        if self.debias not in ("none", "kl", "bose"):
+            raise RunError(f"TrainConfig.debias must be none, kl or bose, got {self.debias!r}")
+        if self.bose_compose not in ("sum", "mean"):
+            raise RunError(f"TrainConfig.bose_compose must be sum or mean, got {self.bose_compose!r}")
+        if self.bose_gamma < 0 or self.bose_disc_steps < 0 or self.bose_disc_lr <= 0:
+            raise RunError("TrainConfig.bose_gamma and bose_disc_steps must be at least 0 and bose_disc_lr "
+                           f"positive, got {self.bose_gamma}, {self.bose_disc_steps}, {self.bose_disc_lr}")
+        if self.debias == "bose" and self.attribute_vectors:
+            raise RunError("TrainConfig.debias='bose' does not combine with attribute_vectors: the filters "
+                           "replace every entity embedding, attribute vectors add to the unfiltered ones")
+        if self.remove_sensitive and self.attribute_vectors:
+            raise RunError("TrainConfig.remove_sensitive does not combine with attribute_vectors: the vectors "
+                           "are trained only on the sensitive triples it removes")
         if self.attribute_vectors != bool(self.whitelist):
             raise RunError("TrainConfig.attribute_vectors and TrainConfig.whitelist go together: "
                            f"got attribute_vectors={self.attribute_vectors}, whitelist={self.whitelist!r}")

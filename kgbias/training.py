@@ -3,6 +3,10 @@
 ``train(config)`` runs in a run folder (see :mod:`kgbias.runs`): it resumes from the last
 checkpoint after an interruption, reuses a finished run with the same config, and refuses a
 folder that holds another config. Same seed, same numbers on the CPU.
+
+Debiasing options of the one entry point (paper 2's rows): ``debias="kl"`` (KL loss, with
+``attribute_vectors``: KL + Attr.), ``debias="bose"`` (Bose & Hamilton's adversarial filters,
+:mod:`kgbias.debias.adversarial`) and ``remove_sensitive`` ("Removed attributes", Table 9).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 
 from . import paths
 from .config import TrainConfig
+from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
 from .debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
@@ -48,11 +53,49 @@ def load_graph(config: TrainConfig, progress: bool = False) -> KnowledgeGraph:
     return load_dataset(config.dataset, progress=progress, **config.dataset_options)
 
 
-def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
-    """The base model; with ``attribute_vectors`` it holds them as ``model.attributes``.
+def debiased_attributes(config: TrainConfig, kg: KnowledgeGraph) -> list[str]:
+    """The sensitive attributes that ``debias="bose"`` filters and ``remove_sensitive`` drops.
 
-    As a submodule the vectors are in the state dict, the optimizer and checkpoints; a model
-    without them (Basic, KL) has exactly the keys it always had.
+    Those of ``config.debias_weights`` with a nonzero weight, else paper 2's four (gender,
+    religion, ethnicity, nationality) that ``kg`` has, the attributes the KL loss debiases by
+    default. ``profession`` is sensitive in the graphs (paper 1 measures bias *on* it) but is
+    not one of the attributes paper 2 removes, so it is only debiased when named.
+    """
+    if config.debias_weights:
+        attributes = [a for a, weight in config.debias_weights.items() if weight != 0]
+        unknown = [a for a in attributes if a not in kg.sensitive]
+        if unknown:
+            raise RunError(f"debias_weights names {', '.join(unknown)}, which {kg.name} has no sensitive "
+                           f"relation for (it has: {', '.join(kg.sensitive) or 'none'})")
+    else:
+        attributes = [a for a in FB15K_WEIGHTS if a in kg.sensitive]
+    if not attributes:
+        raise RunError(f"{kg.name}: no sensitive attribute to debias (debias_weights: {config.debias_weights})")
+    return attributes
+
+
+def training_triples(config: TrainConfig, kg: KnowledgeGraph) -> tuple[torch.Tensor, int]:
+    """The triples fed to :func:`train_epoch` and how many were removed from ``kg.train``.
+
+    With ``remove_sensitive`` (paper 2's "Removed attributes", Table 9) every train triple of a
+    debiased attribute's relation (:func:`debiased_attributes`) is dropped. ``kg.train`` stores
+    each relation in its own direction, so an attribute stored value -> person (``inverted``,
+    scored through its inverse ``r + n_relations``) is matched on its base id too. ``kg`` itself
+    stays intact: the bias measures read people's values from its train split.
+    """
+    if not config.remove_sensitive:
+        return kg.train, 0
+    relations = torch.tensor([kg.relation_id(kg.sensitive[a].relation) for a in debiased_attributes(config, kg)])
+    removed = torch.isin(kg.train[:, 1], relations)
+    return kg.train[~removed], int(removed.sum())
+
+
+def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
+    """The base model; with ``attribute_vectors`` it holds them as ``model.attributes``, with
+    ``debias="bose"`` its filters as ``model.filters``.
+
+    As submodules the vectors and filters are in the state dict, the optimizer and checkpoints;
+    a model without them (Basic, KL) has exactly the keys it always had.
     """
     torch.manual_seed(config.seed)
     model = build_model(config.model, kg.n_entities, kg.n_relations, config.embedding_dim,
@@ -61,6 +104,9 @@ def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
         whitelist = load_whitelist(config.whitelist, kg)
         model.attributes = AttributeVectors(kg, whitelist.attributes, model.entity.embedding_dim,
                                             relation_init=model.relation.weight.detach())
+    if config.debias == "bose":
+        model.filters = AttributeFilters(debiased_attributes(config, kg), model.entity.embedding_dim,
+                                         config.bose_compose)
     return model
 
 
@@ -72,10 +118,36 @@ def scoring_model(config: TrainConfig, kg: KnowledgeGraph, model: KGModel) -> KG
     return AttributeAwareModel(model, model.attributes, load_whitelist(config.whitelist, kg), kg)
 
 
-def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu") -> KLDebiasing | None:
-    """The KL debiasing term of the config, or None for Basic training."""
+def evaluation_model(config: TrainConfig, kg: KnowledgeGraph, model: KGModel,
+                     scorer: KGModel | AttributeAwareModel | None = None) -> KGModel | AttributeAwareModel:
+    """What validation, final metrics and ``kgbias evaluate`` rank with.
+
+    :func:`scoring_model`, except for ``debias="bose"``: the model with all its filters applied
+    (paper 2's ``[a]``, :func:`~kgbias.debias.adversarial.filtered_model`), since at test time
+    every attribute is to be hidden. Bias metrics of a Bose run use ``filtered_model(model,
+    [attribute])`` (``[s]``) or ``filtered_model(model)`` (``[a]``). ``scorer``: the
+    :func:`scoring_model` already built, if any.
+    """
+    if config.debias == "bose":
+        return filtered_model(model)
+    return scorer if scorer is not None else scoring_model(config, kg, model)
+
+
+def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
+                   model: KGModel | None = None) -> KLDebiasing | BoseAdversary | None:
+    """The debiasing term of the config: KL, Bose's discriminators, or None for Basic training.
+
+    ``model`` (from :func:`make_model`) is needed for ``debias="bose"``: the discriminators read
+    its filters' width.
+    """
     if config.debias == "none":
         return None
+    if config.debias == "bose":
+        if model is None or not isinstance(getattr(model, "filters", None), AttributeFilters):
+            raise RunError("debias='bose' needs the model of make_model(config, kg), which holds the filters")
+        return BoseAdversary.from_graph(
+            kg, model.filters.attributes, model.entity.embedding_dim, config.kl_n_values, config.bose_gamma,
+            config.bose_disc_steps, config.bose_disc_lr, seed=config.seed).to(device)
     weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
     return KLDebiasing.from_graph(kg, weights, config.kl_n_values).to(device)
 
@@ -97,9 +169,13 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         positive, negative = model.batch_scores(batch, negatives)  # whitelisted triples, then twins
     else:
         h, r, t = batch.T
-        queries = model.query(model.entity(torch.cat([h, t])), torch.cat([r, r + model.n_relations]))
-        positive = model.compare(queries, model.entity(torch.cat([t, h])), pairwise=True)
-        negative = model.compare(queries, model.entity(negatives), pairwise=False)
+        n_queries = 2 * len(batch)
+        # one lookup for heads, tails and negatives: one sparse gradient to coalesce, not three
+        embeddings = model.entity(torch.cat([h, t, negatives]))
+        heads = embeddings[:n_queries]  # (h, r, ?) queries, then (t, r^-1, ?)
+        queries = model.query(heads, torch.cat([r, r + model.n_relations]))
+        positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
+        negative = model.compare(queries, embeddings[n_queries:], pairwise=False)
     if config.loss == "margin":
         loss = margin_ranking_loss(positive, negative, config.margin)
     else:
@@ -107,6 +183,14 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     if debiasing is not None:
         loss = loss + debiasing.loss(model, debiasing.people_in(batch))
     return loss
+
+
+def link_loss(positive: torch.Tensor, negative: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The run's link-prediction loss on ``(n_queries,)`` positive and ``(n_queries, n_negatives)``
+    negative scores (the choice :func:`batch_loss` makes), for the Bose step."""
+    if config.loss == "margin":
+        return margin_ranking_loss(positive, negative, config.margin)
+    return LOSSES[config.loss](positive, negative)
 
 
 def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
@@ -117,8 +201,13 @@ def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
 
 
 def train_epoch(model, optimizer, scheduler, triples, config, generator, device, epoch, progress=False,
-                debiasing: KLDebiasing | None = None) -> float:
-    """One pass over ``triples`` in a random order; returns the mean batch loss."""
+                debiasing: KLDebiasing | BoseAdversary | None = None) -> float:
+    """One pass over ``triples`` in a random order; returns the mean batch loss.
+
+    With a :class:`~kgbias.debias.adversarial.BoseAdversary` each step draws a filter mask from
+    ``generator``, minimises the encoder loss with ``optimizer`` (embeddings and filters), then
+    trains the chosen discriminators with their own Adam.
+    """
     order = torch.randperm(len(triples), generator=generator)
     batches = range(0, len(triples), config.batch_size)
     if progress:
@@ -129,7 +218,12 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
     for step, start in enumerate(batches):
         batch = triples[order[start:start + config.batch_size]].to(device)
         negatives = torch.randint(model.n_entities, (config.n_negatives,), generator=generator).to(device)
-        loss = batch_loss(model, batch, negatives, config, debiasing)
+        if isinstance(debiasing, BoseAdversary):
+            mask = sample_mask(len(debiasing.attributes), generator)
+            loss, people, people_emb = bose_batch_loss(model, batch, negatives, debiasing, mask,
+                                                       lambda positive, negative: link_loss(positive, negative, config))
+        else:
+            loss = batch_loss(model, batch, negatives, config, debiasing)
         if not torch.isfinite(loss):
             raise RunError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; "
                            "the last good checkpoint is kept")
@@ -138,6 +232,8 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
         with torch.sparse.check_sparse_tensor_invariants(enable=False):  # explicit: skip costly checks
             optimizer.step()
         scheduler.step()
+        if isinstance(debiasing, BoseAdversary):
+            debiasing.train_discriminators(people_emb, people, mask)
         total += loss.item()
     return total / len(batches)
 
@@ -150,7 +246,8 @@ def _check_finite(model: KGModel, epoch: int) -> None:
                            "the last good checkpoint is kept")
 
 
-def _restore(folder: RunFolder, model, optimizer, scheduler, generator) -> tuple[int, list[dict]]:
+def _restore(folder: RunFolder, model, optimizer, scheduler, generator,
+             adversary: BoseAdversary | None = None) -> tuple[int, list[dict]]:
     state = folder.load_checkpoint()
     if state is None:
         return 0, []
@@ -159,6 +256,8 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, generator) -> tuple
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
+        if adversary is not None:
+            adversary.load_state_dict(state["adversary"])
         epoch, history = int(state["epoch"]), list(state["history"])
     except (KeyError, RuntimeError, ValueError, TypeError) as error:
         raise RunError(f"{folder.path}: checkpoint does not fit this model and config ({error!r})") from None
@@ -177,7 +276,10 @@ def _load_finished(folder: RunFolder, model: KGModel) -> None:
 
 def final_metrics(model: KGModel, kg: KnowledgeGraph, known: KnownAnswers, epoch_used: int,
                   history: list[dict]) -> dict:
-    """Test metrics on all test triples and with sensitive triples removed (paper 2's protocol)."""
+    """Test metrics on all test triples and with sensitive triples removed (paper 2's protocol).
+
+    ``model`` is what :func:`evaluation_model` gives: for a Bose run, all filters applied ([a]).
+    """
     metrics = {"epoch_used": epoch_used, "n_epochs_run": len(history)}
     metrics["test"] = link_prediction(model, kg, "test", known=known)
     if kg.sensitive:
@@ -222,12 +324,14 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
         _load_finished(folder, model)
         return TrainedRun(config, kg, model, folder.path, folder.history(), folder.metrics())
 
-    steps_per_epoch = math.ceil(len(kg.train) / config.batch_size)
+    triples, n_removed = training_triples(config, kg)
+    steps_per_epoch = math.ceil(len(triples) / config.batch_size)
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
-    start_epoch, history = _restore(folder, model, optimizer, scheduler, generator)
+    debiasing = make_debiasing(config, kg, device, model)
+    adversary = debiasing if isinstance(debiasing, BoseAdversary) else None
+    start_epoch, history = _restore(folder, model, optimizer, scheduler, generator, adversary)
     known = KnownAnswers(kg.all_triples(), kg.n_relations)
-    debiasing = make_debiasing(config, kg, device)
     best = folder.load_best() if start_epoch else None
     best_mrr, best_epoch = (best["valid_mrr"], best["epoch"]) if best else (-1.0, 0)
 
@@ -242,19 +346,23 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
             logger.info("early stop after epoch %d (best validation epoch %d)", epoch - 1, best_epoch)
             break
         started = time.perf_counter()
-        loss = train_epoch(scorer, optimizer, scheduler, kg.train, config, generator, device, epoch, progress,
+        loss = train_epoch(scorer, optimizer, scheduler, triples, config, generator, device, epoch, progress,
                            debiasing)
         row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
         _check_finite(model, epoch)
         if config.valid_every and epoch % config.valid_every == 0:
-            row["valid_mrr"] = link_prediction(scorer, kg, "valid", known=known)["mrr_filtered"]
+            row["valid_mrr"] = link_prediction(evaluation_model(config, kg, model, scorer), kg, "valid",
+                                               known=known)["mrr_filtered"]
             if row["valid_mrr"] > best_mrr:
                 best_mrr, best_epoch = row["valid_mrr"], epoch
                 folder.save_best(model.state_dict(), epoch, best_mrr)
         history.append(row)
-        folder.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                                "epoch": epoch, "history": history})
+        checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                      "epoch": epoch, "history": history}
+        if adversary is not None:  # the discriminators and their Adam state, for an identical resume
+            checkpoint["adversary"] = adversary.state_dict()
+        folder.save_checkpoint(checkpoint)
         folder.write_history(history)
         logger.info("epoch %d loss %.4f (%.1f s)%s", epoch, loss, row["seconds"],
                     f" valid MRR {row['valid_mrr']:.4f}" if "valid_mrr" in row else "")
@@ -263,7 +371,9 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     if best_epoch:
         model.load_state_dict(folder.load_best()["model"])
     epoch_used = best_epoch or len(history)
-    metrics = final_metrics(scorer, kg, known, epoch_used, history)
+    metrics = final_metrics(evaluation_model(config, kg, model, scorer), kg, known, epoch_used, history)
+    if config.remove_sensitive:
+        metrics["n_train_removed_sensitive"] = n_removed
     folder.write_metrics(metrics)
     return TrainedRun(config, kg, model, folder.path, folder.history(), metrics)
 
