@@ -8,7 +8,7 @@ import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import RunError
+from .errors import DataError, RunError
 
 
 def _field(default, help_text: str):
@@ -50,8 +50,8 @@ class TrainConfig:
     kl_n_values: int = _field(30, "values per attribute the KL loss compares and the bose discriminators "
                                   "classify (gender: 2)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
-    whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines); "
-                                "its path, not its content, enters the run name")
+    whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
+                                "default: whitelists/<dataset>.tsv; its content enters the run name")
     # Bose & Hamilton (2019) as paper 2 ran it (method.md sections 2.10 and 3). Paper 2 ran the
     # authors' code, whose apply_filters sums the chosen filters' outputs although their Eq. 6
     # averages them (method.md section 5, item 14); "sum" is the default for that reason. For [s]
@@ -121,8 +121,18 @@ class TrainConfig:
         """
         defaults = TrainConfig().to_dict()
         changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+        if self.whitelist:  # an edited whitelist is another run
+            changed["whitelist_sha256"] = self.whitelist_digest()
         text = json.dumps(changed, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def whitelist_digest(self) -> str:
+        """sha256 of the whitelist file's bytes (see :func:`kgbias.debias.attributes.resolve_whitelist`)."""
+        from .debias.attributes import resolve_whitelist  # late: config stays free of torch imports
+        try:
+            return hashlib.sha256(resolve_whitelist(self.whitelist, self.dataset).read_bytes()).hexdigest()
+        except (OSError, DataError) as error:
+            raise RunError(f"TrainConfig.whitelist: cannot read {self.whitelist!r} ({error})") from None
 
     def run_name(self) -> str:
         """Readable folder name: model, comparator, dataset, dimension, seed and the hash."""

@@ -23,13 +23,14 @@ import torch
 from . import paths
 from .config import TrainConfig
 from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
-from .debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist
+from .debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, link_prediction
 from .graph import KnowledgeGraph
 from .losses import LOSSES, margin_ranking_loss
 from .models import KGModel, build_model
+from .optim import SparseAdagrad
 from .runs import RunFolder
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def make_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
     model = build_model(config.model, kg.n_entities, kg.n_relations, config.embedding_dim,
                         comparator=config.comparator, init_std=config.init_std)
     if config.attribute_vectors:
-        whitelist = load_whitelist(config.whitelist, kg)
+        whitelist = load_whitelist(resolve_whitelist(config.whitelist, config.dataset), kg)
         model.attributes = AttributeVectors(kg, whitelist.attributes, model.entity.embedding_dim,
                                             relation_init=model.relation.weight.detach())
     if config.debias == "bose":
@@ -115,7 +116,8 @@ def scoring_model(config: TrainConfig, kg: KnowledgeGraph, model: KGModel) -> KG
     the model with its vectors on whitelisted triples. Bias metrics use the plain model."""
     if not config.attribute_vectors:
         return model
-    return AttributeAwareModel(model, model.attributes, load_whitelist(config.whitelist, kg), kg)
+    whitelist = load_whitelist(resolve_whitelist(config.whitelist, config.dataset), kg)
+    return AttributeAwareModel(model, model.attributes, whitelist, kg)
 
 
 def evaluation_model(config: TrainConfig, kg: KnowledgeGraph, model: KGModel,
@@ -194,7 +196,7 @@ def link_loss(positive: torch.Tensor, negative: torch.Tensor, config: TrainConfi
 
 
 def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=config.learning_rate)
+    optimizer = SparseAdagrad(model.parameters(), lr=config.learning_rate)
     warmup_steps = max(1, math.ceil(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
     return optimizer, scheduler

@@ -1,6 +1,7 @@
 """Attribute vectors and whitelists (Fisher et al. 2020b, §4.2): known answers on a 2-D dot TransE."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -259,3 +260,25 @@ def test_kl_attr_training_checkpoints_and_resumes_identically(tmp_path, monkeypa
     reloaded = train(config, kg=kg, run_dir=tmp_path / "reference")
     assert torch.equal(reloaded.model.attributes.vectors["nationality"],
                        reference.model.attributes.vectors["nationality"])
+
+
+def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path):
+    from kgbias.config import TrainConfig
+    from kgbias.debias.attributes import resolve_whitelist
+    from kgbias.errors import DataError, RunError
+    from kgbias.paths import ROOT
+
+    path = tmp_path / "w.tsv"
+    path.write_text("gender\trelation\tspouse\n")
+    config = TrainConfig(dataset="toy", debias="kl", attribute_vectors=True, whitelist=str(path))
+    first = config.run_name()
+    path.write_text("gender\trelation\tspouse\nnationality\trelation\tborn_in\n")
+    assert config.run_name() != first  # same config, edited file: another run folder
+    path.write_text("gender\trelation\tspouse\n")
+    assert config.run_name() == first
+    assert resolve_whitelist("default", "toy") == ROOT / "whitelists" / "toy.tsv"
+    assert resolve_whitelist("my.tsv", "toy") == Path("my.tsv")
+    with pytest.raises(DataError, match="no default whitelist for dataset 'nowhere'"):
+        resolve_whitelist("default", "nowhere")
+    with pytest.raises(RunError, match="cannot read"):
+        TrainConfig(dataset="toy", debias="kl", attribute_vectors=True, whitelist=str(tmp_path / "gone.tsv")).run_name()

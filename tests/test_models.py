@@ -82,6 +82,29 @@ def test_softmax_loss_known_value():
     assert softmax_loss(positive, negative).item() == pytest.approx(expected)
 
 
+def _reference_softmax_loss(positive, negative):
+    logits = torch.cat([positive.unsqueeze(1), negative], dim=1)
+    return (torch.logsumexp(logits, dim=1) - positive).mean()
+
+
+@pytest.mark.parametrize("offset", [0.0, 500.0, -500.0])  # large offsets: exp would overflow unshifted
+def test_softmax_loss_value_and_gradient_equal_autograd_reference(offset):
+    generator = torch.Generator().manual_seed(0)
+    positive = (torch.randn(7, generator=generator, dtype=torch.double) + offset).requires_grad_()
+    negative = (torch.randn(7, 5, generator=generator, dtype=torch.double) * 3 + offset).requires_grad_()
+    loss = softmax_loss(positive, negative)
+    loss.backward(torch.tensor(2.0, dtype=torch.double))
+    ours = loss.item(), positive.grad.clone(), negative.grad.clone()
+    positive.grad, negative.grad = None, None
+    reference = _reference_softmax_loss(positive, negative)
+    reference.backward(torch.tensor(2.0, dtype=torch.double))
+    assert ours[0] == pytest.approx(reference.item(), rel=1e-12)
+    assert torch.allclose(ours[1], positive.grad, atol=1e-12)
+    assert torch.allclose(ours[2], negative.grad, atol=1e-12)
+    assert torch.autograd.gradcheck(softmax_loss, (positive.detach().requires_grad_(),
+                                                   negative.detach().requires_grad_()))
+
+
 def test_margin_loss_zero_when_margin_holds_and_linear_otherwise():
     assert margin_ranking_loss(torch.tensor([5.0]), torch.tensor([[1.0, 2.0]]), margin=1.0).item() == 0.0
     # pairs: 1 - 1 + 0.5 = 0.5 and 1 - 1 + 2 = 2 -> mean 1.25

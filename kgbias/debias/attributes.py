@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import paths
 from ..errors import DataError
 from ..graph import KnowledgeGraph
 from ..models import KGModel
@@ -68,6 +69,18 @@ class Whitelist:
     attributes: list[str]
     relations: dict[str, torch.Tensor]
     entities: dict[str, torch.Tensor]
+
+
+def resolve_whitelist(whitelist: str, dataset: str) -> Path:
+    """The file a config's ``whitelist`` names: ``"default"`` is the project's shipped
+    ``whitelists/<dataset>.tsv``; any other value is a path (relative to the working directory)."""
+    if whitelist != "default":
+        return Path(whitelist)
+    path = paths.ROOT / "whitelists" / f"{dataset}.tsv"
+    if not path.exists():
+        raise DataError(f"no default whitelist for dataset {dataset!r} ({path} is missing); "
+                        "write one (see kgbias.debias.whitelists) and pass its path")
+    return path
 
 
 def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
