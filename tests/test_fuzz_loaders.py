@@ -2,7 +2,7 @@
 
 Loaders: triple text (``parse_triples``, ``index_triples``), the TOML schema and triple files of
 ``load_triples_tsv``, run configs (``TrainConfig.from_dict``, ``RunFolder.open`` on a garbage
-``config.json``) and checkpoints (``load_tensors``). The whitelist loader does not exist yet.
+``config.json``), checkpoints (``load_tensors``) and attribute-vector whitelists (``load_whitelist``).
 
 Deterministic for CI (``derandomize=True``, no example database); every example runs under a
 wall-clock guard, so a hang fails the test instead of stalling CI. Each test asserts how many
@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 
 from kgbias import TrainConfig
 from kgbias.data.readers import index_triples, parse_triples
+from kgbias.data.toy import toy_kg
 from kgbias.data.tsv import load_triples_tsv
+from kgbias.debias.attributes import load_whitelist
 from kgbias.errors import DataError, KgbiasError, RunError
 from kgbias.graph import KnowledgeGraph
 from kgbias.runs import RunFolder, load_tensors
@@ -236,6 +238,63 @@ def test_fuzz_triple_files_of_a_user_graph(folder):
 
     check()
     assert len(tried) >= 150
+
+
+# --- whitelists ------------------------------------------------------------------------------
+
+WHITELIST_WORDS = ["gender", "nationality", "profession", "religion", "relation", "born_in", "colleague_of",
+                   "profession_03", "male", "person_0001", "country_2", "nowhere", ""]
+
+
+@pytest.fixture(scope="module")
+def small_toy():
+    return toy_kg(n_people=60, n_professions=6, seed=1)
+
+
+def test_fuzz_whitelist_raw_bytes(folder, small_toy):
+    tried = []
+
+    @FUZZ
+    @example(b"\xff\xfe gender\trelation\tborn_in\n")
+    @example(b"gender\trelation\tborn_in # ok\n\n# comment only\n")
+    @given(st.one_of(st.binary(max_size=120), st.text("gendr\t\n#relation_bo\x00é ", max_size=120).map(str.encode)))
+    def check(data):
+        tried.append(1)
+        path = folder / "whitelist.tsv"
+        path.write_bytes(data)
+        loads_or_own_error(lambda: load_whitelist(path, small_toy))
+
+    check()
+    assert len(tried) >= 150
+
+
+def test_fuzz_whitelist_lines(folder, small_toy):
+    """Lines built from real and unknown names: a whitelist loads exactly the rows it lists, or is refused."""
+    tried, loaded = [], []
+    line = st.lists(st.sampled_from(WHITELIST_WORDS), min_size=1, max_size=4)
+
+    @FUZZ
+    @example([["nationality", "relation", "born_in"], ["gender", "profession", "profession_03"]], "\t")
+    @given(st.lists(line, max_size=5), st.sampled_from(["\t", " ", ","]))
+    def check(rows, delimiter):
+        tried.append(1)
+        path = folder / "whitelist.tsv"
+        path.write_text("".join(delimiter.join(row) + "\n" for row in rows), encoding="utf-8")
+        whitelist = loads_or_own_error(lambda: load_whitelist(path, small_toy))
+        if whitelist is None:
+            return
+        loaded.append(1)
+        listed = [row for row in rows if "".join(row).strip()]
+        assert delimiter == "\t" or not listed
+        for attribute, kind, name in listed:
+            if kind == "relation":
+                assert whitelist.relations[attribute][small_toy.relation_id(name)]
+            else:
+                assert whitelist.entities[attribute][small_toy.entity_id(name)]
+        assert set(whitelist.attributes) == {row[0] for row in listed}
+
+    check()
+    assert len(tried) >= 150 and loaded
 
 
 # --- run configs ----------------------------------------------------------------------------
