@@ -1,0 +1,85 @@
+"""Paper 2's comparison tables (kgbias.debias.compare): configs per method and known answers."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from kgbias import TrainConfig
+from kgbias.debias import compare
+from kgbias.models import TransE
+
+
+def test_method_configs_differ_from_basic_only_in_their_method():
+    base = TrainConfig(dataset="toy", embedding_dim=8, debias_weights={"gender": 2.0})
+    expected = {
+        "Basic": {},
+        "KL": {"debias": ("kl", "none")},
+        "KL + Attr.": {"debias": ("kl", "none"), "attribute_vectors": (True, False), "whitelist": ("default", "")},
+        "Bose": {"debias": ("bose", "none")},
+        "Removed attributes": {"remove_sensitive": (True, False)},
+    }
+    for method, differences in expected.items():
+        assert compare.method_config(base, method).differences(base) == differences
+    assert len({compare.method_config(base, m).run_name() for m in compare.METHODS}) == len(compare.METHODS)
+    with pytest.raises(ValueError, match="unknown method"):
+        compare.method_config(base, "Magic")
+
+
+def _bias_rows():
+    rows = [("Basic", "gender", 2.0, 0.90, 0.75), ("Basic", "religion", 4.0, 0.50, 0.30),
+            ("KL + Attr.", "gender", 0.1, 0.76, 0.75), ("KL + Attr.", "religion", 1.0, 0.40, 0.30)]
+    return pd.DataFrame(rows, columns=["method", "attribute", "score_difference", "probe_accuracy", "most_frequent"])
+
+
+def test_wide_puts_methods_down_attributes_across_and_most_frequent_first():
+    table = compare.wide(_bias_rows(), "probe_accuracy")
+    assert list(table.columns) == ["method", "gender", "religion"]  # paper order, not alphabetical
+    assert list(table["method"]) == ["Most Frequent", "Basic", "KL + Attr."]
+    assert table.iloc[0, 1:].tolist() == [0.75, 0.30]
+    assert compare.wide(_bias_rows(), "score_difference").iloc[1, 1:].tolist() == [0.1, 1.0]
+
+
+def test_claims_against_basic_by_hand():
+    link = pd.DataFrame({"method": ["Basic", "KL + Attr."], "mrr": [0.30, 0.294]})
+    claims = compare.claims(_bias_rows(), link).set_index("attribute")
+    assert claims.loc["gender", "score_difference_vs_basic"] == pytest.approx(0.05)
+    assert claims.loc["gender", "probe_minus_most_frequent"] == pytest.approx(0.01)
+    assert claims.loc["religion", "score_difference_vs_basic"] == pytest.approx(0.25)
+    assert claims.loc["gender", "mrr_vs_basic"] == pytest.approx(0.98)
+    assert claims["met"].tolist() == [True, False]  # religion: 25% of Basic and 0.10 above the majority
+
+
+def test_seconds_per_epoch_is_the_median_after_the_first_epoch():
+    history = lambda seconds: SimpleNamespace(history=pd.DataFrame({"seconds": seconds}))  # noqa: E731
+    frame = compare.seconds_per_epoch({"Basic": history([9.0, 1.0, 2.0, 3.0]), "KL": history([5.0, 4.0, 4.0, 100.0])})
+    assert frame["seconds_per_epoch"].tolist() == [2.0, 4.0]
+    assert frame["first_epoch"].tolist() == [9.0, 5.0]
+    assert frame["vs_basic"].tolist() == [1.0, 2.0]
+
+
+def test_attribute_scores_by_hand(tiny_kg):
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="dot")
+    with torch.no_grad():
+        model.entity.weight.zero_()
+        model.relation.weight.zero_()
+        model.entity.weight[tiny_kg.entity_id("ann")] = torch.tensor([1.0, 2.0])
+        model.entity.weight[tiny_kg.entity_id("male")] = torch.tensor([1.0, 0.0])
+        model.entity.weight[tiny_kg.entity_id("female")] = torch.tensor([0.0, 1.0])
+        model.relation.weight[tiny_kg.relation_id("gender")] = torch.tensor([0.5, 0.0])
+    frame = compare.attribute_scores(model, tiny_kg, "gender")
+    ann = frame[frame["person"] == tiny_kg.entity_id("ann")].set_index("candidate")
+    assert set(ann["true"]) == {"female"}
+    assert ann.loc["male", "score"] == pytest.approx(1.5)   # <(1, 2) + (0.5, 0), (1, 0)>
+    assert ann.loc["female", "score"] == pytest.approx(2.0)
+    assert len(frame) == 2 * 6  # six people, two candidates each
+
+
+def test_relation_mrr_change_of_a_model_against_itself_is_zero(tiny_kg):
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator="dot")
+    frame = compare.relation_mrr_change(model, model, tiny_kg, ["lives_in"], split="test", min_ranks=1)
+    assert frame["relation"].tolist() == ["lives_in"]
+    assert frame["change_percent"].tolist() == [0.0]
+    assert compare.relation_mrr_change(model, model, tiny_kg, ["lives_in"], split="test", min_ranks=10).empty
