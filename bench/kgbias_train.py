@@ -14,10 +14,18 @@ import math
 import torch
 
 from kgbias.config import TrainConfig
-from kgbias.training import _optimizer, make_debiasing, make_model, train_epoch
+from kgbias.training import _optimizer, make_debiasing, make_model, scoring_model, train_epoch
 
 from .common import Timer, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
 from .floor import epoch_floor
+
+
+DEBIAS = {  # --debias choice: TrainConfig fields
+    "none": {},
+    "kl": {"debias": "kl"},
+    "kl+attr": {"debias": "kl", "attribute_vectors": True, "whitelist": "default"},
+    "bose": {"debias": "bose"},
+}
 
 
 def main(argv=None) -> None:
@@ -28,26 +36,27 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--floor", action="store_true", help="also measure the matmul floor (before and after)")
     parser.add_argument("--save", default=None, help="save the trained model's state_dict here")
-    parser.add_argument("--debias", default="none", choices=["none", "kl"],
-                        help="debiasing term (kl: paper 2's FB15K weights)")
+    parser.add_argument("--debias", default="none", choices=list(DEBIAS),
+                        help="debiasing method (paper 2's FB15K weights; kl+attr: the default FB15k-237 whitelist)")
     args = parser.parse_args(argv)
     setup_torch(args.threads)
 
     kg = load_fb15k237()
-    config = TrainConfig(dataset="fb15k-237", comparator=args.comparator, debias=args.debias)
+    config = TrainConfig(dataset="fb15k-237", comparator=args.comparator, **DEBIAS[args.debias])
     label = args.comparator if args.debias == "none" else f"{args.comparator}+{args.debias}"
     shape = dict(n_triples=len(kg.train), batch_size=config.batch_size,
                  embedding_dim=config.embedding_dim, n_negatives=config.n_negatives, device=args.device)
     floors = [epoch_floor(**shape)] if args.floor else []
 
     model = make_model(config, kg).to(args.device)
+    scorer = scoring_model(config, kg, model).to(args.device)  # the model itself unless kl+attr
     optimizer, scheduler = _optimizer(model, config, math.ceil(len(kg.train) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
-    debiasing = make_debiasing(config, kg, args.device)
+    debiasing = make_debiasing(config, kg, args.device, model=model)
     seconds, losses = [], []
     for epoch in range(1, args.epochs + 1):
         with Timer(args.device) as timer:
-            losses.append(train_epoch(model, optimizer, scheduler, kg.train, config, generator, args.device, epoch,
+            losses.append(train_epoch(scorer, optimizer, scheduler, kg.train, config, generator, args.device, epoch,
                                       debiasing=debiasing))
         seconds.append(timer.seconds)
         log(f"kgbias {label} epoch {epoch}: {timer.seconds:.2f} s, loss {losses[-1]:.4f}")

@@ -7,6 +7,7 @@ import json
 import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from .errors import DataError, RunError
 
@@ -25,7 +26,7 @@ class TrainConfig:
     state it).
     """
 
-    dataset: str = _field("fb15k-237", "dataset name (`kgbias data list`)")
+    dataset: str = _field("fb15k-237", "dataset name (`kgbias data list`), or a TOML schema path of your own graph")
     dataset_options: dict = field(default_factory=dict, metadata={"help": "dataset parameters, e.g. the toy graph's skew"})
     model: str = _field("transe", "transe | complex")
     comparator: str = _field("dot", "dot (the papers') | l1 | l2 (TransE only)")
@@ -123,6 +124,13 @@ class TrainConfig:
         changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
         if self.whitelist:  # an edited whitelist is another run
             changed["whitelist_sha256"] = self.whitelist_digest()
+        if self.dataset.endswith(".toml"):  # so is an edited user graph
+            from .data.tsv import schema_digest  # late: config stays free of torch imports
+
+            try:
+                changed["dataset_sha256"] = schema_digest(self.dataset)
+            except DataError as error:
+                raise RunError(f"TrainConfig.dataset: {error}") from None
         text = json.dumps(changed, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -136,7 +144,8 @@ class TrainConfig:
 
     def run_name(self) -> str:
         """Readable folder name: model, comparator, dataset, dimension, seed and the hash."""
-        return f"{self.model}-{self.comparator}-{self.dataset}-d{self.embedding_dim}-s{self.seed}-{self.fingerprint()}"
+        dataset = Path(self.dataset).stem if self.dataset.endswith(".toml") else self.dataset
+        return f"{self.model}-{self.comparator}-{dataset}-d{self.embedding_dim}-s{self.seed}-{self.fingerprint()}"
 
     def differences(self, other: "TrainConfig") -> dict:
         """Fields whose values differ: ``{name: (self_value, other_value)}``."""

@@ -47,3 +47,40 @@ def test_data_list_and_describe_toy(capsys):
     assert main(["-q", "data", "describe", "toy"]) == 0
     out = capsys.readouterr().out
     assert '"n_humans": 600' in out and "gender: top values" in out
+
+
+def _own_graph(folder):
+    """A user's graph in their own files: 40 people, gender, a profession skewed by gender."""
+    def lines(rows):
+        return "".join("\t".join(row) + "\n" for row in rows)
+
+    facts = [(f"p{i}", "has_gender", "m" if i % 3 else "f") for i in range(40)]
+    facts += [(f"p{i}", "works_as", "nurse" if i % 3 == 0 else f"job{i % 4}") for i in range(40)]
+    lives = [(f"p{i}", "lives_in", f"city{i % 5}") for i in range(40)]
+    (folder / "facts.tsv").write_text(lines(facts + lives[10:]))
+    (folder / "dev.tsv").write_text(lines(lives[:5]))
+    (folder / "eval.tsv").write_text(lines(lives[5:10]))
+    (folder / "graph.toml").write_text(
+        'name = "people"\n[files]\ntrain = "facts.tsv"\nvalid = "dev.tsv"\ntest = "eval.tsv"\n'
+        '[sensitive]\ngender = "has_gender"\nprofession = "works_as"\n[values.gender]\nmale = "m"\nfemale = "f"\n')
+    (folder / "whitelist.tsv").write_text("gender\tprofession\tnurse\n")
+    return folder / "graph.toml"
+
+
+def test_own_graph_debiased_from_a_schema_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KGBIAS_RESULTS", str(tmp_path / "results"))
+    schema = _own_graph(tmp_path)
+    flags = ["--dataset", str(schema), "--embedding-dim", "8", "--n-negatives", "10", "--batch-size", "64",
+             "--n-epochs", "2", "--debias", "kl", "--debias-weights", "gender=1",
+             "--attribute-vectors", "true", "--whitelist", str(tmp_path / "whitelist.tsv")]
+    assert main(["-q", "train", *flags]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["run"].startswith(str(tmp_path / "results" / "transe-dot-graph-d8-s0-"))
+    assert 0 < first["test"]["mrr_filtered"] <= 1
+    with open(tmp_path / "facts.tsv", "a") as facts:  # edited data: another run folder, not a stale reuse
+        facts.write("p0\tlives_in\tcity4\n")
+    assert main(["-q", "train", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["run"] != first["run"]
+    (tmp_path / "dev.tsv").unlink()
+    assert main(["-q", "train", *flags]) == 2
+    assert "dev.tsv" in capsys.readouterr().err

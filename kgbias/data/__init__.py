@@ -15,7 +15,7 @@ from .datasets import build_dataset
 from .fetch import fetch_file
 from .registry import DATASETS
 from .toy import toy_kg
-from .tsv import load_triples_tsv
+from .tsv import load_schema_graph, load_triples_tsv
 
 __all__ = ["fetch_dataset", "list_datasets", "load_dataset", "load_triples_tsv", "toy_kg"]
 
@@ -35,7 +35,9 @@ def load_dataset(
     Parameters
     ----------
     name
-        One of :func:`list_datasets`; ``"toy"`` builds :func:`~kgbias.data.toy.toy_kg`.
+        One of :func:`list_datasets`; ``"toy"`` builds :func:`~kgbias.data.toy.toy_kg`; a path
+        ending in ``.toml`` loads a user's graph from that schema
+        (:func:`~kgbias.data.tsv.load_schema_graph`).
     progress
         Show download progress bars (the library is otherwise silent; it logs).
     allow_unverified
@@ -45,6 +47,10 @@ def load_dataset(
     """
     if name == TOY:
         return toy_kg(**toy_kwargs)
+    if name.endswith(".toml"):
+        if toy_kwargs:
+            raise DataError(f"keyword arguments {sorted(toy_kwargs)} apply only to the 'toy' data set")
+        return load_schema_graph(name)
     spec = _spec(name)
     if toy_kwargs:
         raise DataError(f"keyword arguments {sorted(toy_kwargs)} apply only to the 'toy' data set")

@@ -5,6 +5,10 @@ Example schema (every key except ``sensitive`` is optional)::
     name = "my-graph"            # default: the schema file's stem
     delimiter = "\\t"             # field separator of the triple files: one character (default tab)
     unseen = "error"             # or "skip": valid/test triples with entities not in train
+    [files]                      # for load_schema_graph / ``--dataset schema.toml``; relative to the schema
+    train = "train.tsv"          # (these are the defaults)
+    valid = "valid.tsv"
+    test = "test.tsv"
     [sensitive]
     gender = "/people/person/gender"
     profession = "/people/person/profession"
@@ -16,6 +20,10 @@ Example schema (every key except ``sensitive`` is optional)::
 Triple files are parsed as in :mod:`kgbias.data.readers` (exactly three fields per line, CRLF
 accepted, blank lines counted, ids from train); files ending in ``.gz`` are gunzipped.
 ``humans`` are the entities on the person side of any sensitive relation.
+
+:func:`load_schema_graph` reads the triple files that the schema names, so a schema path is a
+dataset name everywhere (``kgbias train --dataset my/schema.toml``); :func:`schema_digest` hashes
+the schema and its files, which enters the run name so that edited data is another run.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from .datasets import person_side
 from .fetch import read_member
 from .readers import UNSEEN_POLICIES, index_triples, parse_triples
 
-SCHEMA_KEYS = ("name", "delimiter", "unseen", "sensitive", "values")
+SCHEMA_KEYS = ("name", "delimiter", "unseen", "files", "sensitive", "values")
+SPLIT_NAMES = ("train", "valid", "test")
 RELATION_KEYS = ("relation", "inverted")
 
 
@@ -86,6 +95,45 @@ def load_triples_tsv(
     kg.humans = person_side(kg, list(sensitive))
     kg.metadata["humans_rule"] = "person side of any sensitive relation"
     return kg
+
+
+def schema_files(schema: str | Path) -> dict[str, Path]:
+    """The triple files a schema names in its ``[files]`` table (default ``<split>.tsv``), resolved
+    against the schema's folder."""
+    schema = Path(schema)
+    files = _read_schema(schema).get("files", {})
+    if not isinstance(files, dict):
+        raise DataError(f"{schema}: field 'files' must be a table")
+    _reject_unknown(files, SPLIT_NAMES, schema, prefix="files.")
+    resolved = {}
+    for split in SPLIT_NAMES:
+        name = files.get(split, f"{split}.tsv")
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{schema}: field 'files.{split}' must be a file name, got {name!r}")
+        resolved[split] = schema.parent / name
+    return resolved
+
+
+def load_schema_graph(schema: str | Path) -> KnowledgeGraph:
+    """:func:`load_triples_tsv` on the files that ``schema`` names (:func:`schema_files`)."""
+    files = schema_files(schema)
+    return load_triples_tsv(files["train"], files["valid"], files["test"], schema)
+
+
+def schema_digest(schema: str | Path) -> str:
+    """sha256 over the schema file and its triple files, in that order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in (Path(schema), *schema_files(schema).values()):
+        try:
+            with open(path, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _read_schema(schema: Path) -> dict:
