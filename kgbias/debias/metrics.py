@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from contextlib import contextmanager
 
 import pandas as pd
 import torch
@@ -240,19 +241,9 @@ def probe_accuracy(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values:
         probe = nn.Sequential(nn.Linear(features.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
     optimizer = torch.optim.Adam(probe.parameters(), lr=learning_rate, weight_decay=weight_decay)
     best_loss, best_state = math.inf, copy.deepcopy(probe.state_dict())
-    for _ in range(n_epochs):
-        shuffled = fit[torch.randperm(len(fit), generator=generator)]
-        for start in range(0, len(shuffled), batch_size):
-            batch = shuffled[start:start + batch_size]
-            loss = nn.functional.cross_entropy(probe(features[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        if n_valid:
-            with torch.no_grad():
-                valid_loss = float(nn.functional.cross_entropy(probe(features[valid]), labels[valid]))
-            if valid_loss < best_loss:
-                best_loss, best_state = valid_loss, copy.deepcopy(probe.state_dict())
+    with single_thread():
+        best_loss, best_state = _fit_probe(probe, optimizer, features, labels, fit, valid, n_epochs, batch_size,
+                                           generator, best_loss, best_state)
     if n_valid:
         probe.load_state_dict(best_state)
 
@@ -268,6 +259,41 @@ def probe_accuracy(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values:
     logger.info("probe %s: accuracy %.3f (most frequent %.3f) on %d people, trained on %d",
                 attribute, result["accuracy"], result["most_frequent"], len(test), len(train))
     return result
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one thread inside the block (restored after).
+
+    The probe's matrices are tiny, so threads only add synchronisation; while other processes
+    load the CPU, OpenMP's waiting made it up to 75x slower in a Jupyter kernel (measured).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_probe(probe, optimizer, features, labels, fit, valid, n_epochs, batch_size, generator,
+               best_loss, best_state):
+    """Minibatch epochs; the state with the lowest validation loss (the last one without validation)."""
+    n_valid = len(valid)
+    for _ in range(n_epochs):
+        shuffled = fit[torch.randperm(len(fit), generator=generator)]
+        for start in range(0, len(shuffled), batch_size):
+            batch = shuffled[start:start + batch_size]
+            loss = nn.functional.cross_entropy(probe(features[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if n_valid:
+            with torch.no_grad():
+                valid_loss = float(nn.functional.cross_entropy(probe(features[valid]), labels[valid]))
+            if valid_loss < best_loss:
+                best_loss, best_state = valid_loss, copy.deepcopy(probe.state_dict())
+    return best_loss, best_state
 
 
 # --- both, per attribute ------------------------------------------------------------------------
