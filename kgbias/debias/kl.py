@@ -2,9 +2,13 @@
 
 For the people in a batch, each person's scores against the top-M values of a sensitive
 relation go through a softmax; the loss is the KL divergence from a target distribution G
-(uniform by default) to that softmax, averaged over people, weighted per attribute and summed:
+(uniform by default) to that softmax, weighted per attribute and averaged over people and over
+the J debiased attributes, as paper 2 writes L_KL = 1/P 1/J sum_p sum_j KL(...) with a weight
+per attribute:
 
-    L_KL = sum_j w_j * (1/P) sum_p KL(G_j || softmax_m g(e_p, r_j, e_m))
+    L_KL = (1/J) sum_j w_j * (1/P) sum_p KL(G_j || softmax_m g(e_p, r_j, e_m))
+
+(without the 1/J, FB15K's weights would act J = 4 times as strong as the paper's).
 
 Relation and value embeddings are frozen for this term (detached), so only the people's
 embeddings receive its gradient; the ordinary loss keeps training them to predict the attribute,
@@ -99,7 +103,7 @@ class KLDebiasing:
         return entities[self.is_human[entities]]
 
     def loss(self, model: KGModel, people: torch.Tensor) -> torch.Tensor:
-        """``sum_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people."""
+        """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people."""
         if people.numel() == 0:
             return model.entity.weight.new_zeros(())
         person_emb = model.entity(people)
@@ -109,4 +113,4 @@ class KLDebiasing:
             value_emb = model.entity.weight[self.values[j]].detach()
             scores = model.compare(model.transform(person_emb, relation_emb), value_emb, pairwise=False)
             total = total + self.weights[j] * kl_to_target(scores, self.targets[j]).mean()
-        return total
+        return total / len(self.attributes)
