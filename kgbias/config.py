@@ -50,6 +50,10 @@ class TrainConfig:
                 "(empty: gender, religion, ethnicity, nationality where the graph has them)"})
     kl_n_values: int = _field(30, "values per attribute the KL loss compares and the bose discriminators "
                                   "classify (gender: 2)")
+    # Paper 2 writes L = L_CE + w L_KL in PyTorch-BigGraph, whose losses sum over the batch's
+    # queries; with a mean L_CE the same weights act 2 x batch_size times stronger (method.md 2.3).
+    kl_reduction: str = _field("sum", "kl: the L_CE reduction the weights refer to: sum (PyTorch-BigGraph's, "
+                                      "paper 2's code base) | mean (the KL term 2 x batch_size times stronger)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv; its content enters the run name")
@@ -81,6 +85,8 @@ class TrainConfig:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
         if self.debias not in ("none", "kl", "bose"):
             raise RunError(f"TrainConfig.debias must be none, kl or bose, got {self.debias!r}")
+        if self.kl_reduction not in ("sum", "mean"):
+            raise RunError(f"TrainConfig.kl_reduction must be sum or mean, got {self.kl_reduction!r}")
         if self.bose_compose not in ("sum", "mean"):
             raise RunError(f"TrainConfig.bose_compose must be sum or mean, got {self.bose_compose!r}")
         if self.bose_gamma < 0 or self.bose_disc_steps < 0 or self.bose_disc_lr <= 0:
@@ -122,6 +128,8 @@ class TrainConfig:
         """
         defaults = TrainConfig().to_dict()
         changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+        if self.debias == "kl":  # KL runs before kl_reduction existed used "mean": never reuse them
+            changed["kl_reduction"] = self.kl_reduction
         if self.whitelist:  # an edited whitelist is another run
             changed["whitelist_sha256"] = self.whitelist_digest()
         if self.dataset.endswith(".toml"):  # so is an edited user graph

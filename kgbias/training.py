@@ -178,12 +178,12 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         queries = model.query(heads, torch.cat([r, r + model.n_relations]))
         positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
         negative = model.compare(queries, embeddings[n_queries:], pairwise=False)
-    if config.loss == "margin":
-        loss = margin_ranking_loss(positive, negative, config.margin)
-    else:
-        loss = LOSSES[config.loss](positive, negative)
+    loss = link_loss(positive, negative, config)
     if debiasing is not None:
-        loss = loss + debiasing.loss(model, debiasing.people_in(batch))
+        kl = debiasing.loss(model, debiasing.people_in(batch))
+        if config.kl_reduction == "sum":  # (sum L_CE + w L_KL) / n_terms: the same AdaGrad steps
+            kl = kl / (negative.numel() if config.loss == "margin" else positive.numel())
+        loss = loss + kl
     return loss
 
 

@@ -25,6 +25,12 @@ def test_method_configs_differ_from_basic_only_in_their_method():
     assert len({compare.method_config(base, m).run_name() for m in compare.METHODS}) == len(compare.METHODS)
     with pytest.raises(ValueError, match="unknown method"):
         compare.method_config(base, "Magic")
+    # kl_weights reach only the KL methods: the others keep their run folders
+    weighted = {m: compare.method_config(base, m, kl_weights={"gender": 5}) for m in compare.METHODS}
+    assert weighted["KL"].differences(compare.method_config(base, "KL")) == {"debias_weights": ({"gender": 5},
+                                                                                             {"gender": 2.0})}
+    for method in ("Basic", "Bose", "Removed attributes"):
+        assert weighted[method] == compare.method_config(base, method)
 
 
 def _bias_rows():

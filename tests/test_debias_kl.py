@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from kgbias import TrainConfig, train
+from kgbias import TrainConfig, train, training
+from kgbias.errors import RunError
 from kgbias.debias import KLDebiasing, kl_to_target, score_difference
 from kgbias.models import TransE
 
@@ -58,7 +59,44 @@ def one_thread():
 def test_kl_training_removes_the_gender_gap_on_the_toy_graph(tmp_path, one_thread):
     base = dict(dataset="toy", embedding_dim=16, n_negatives=50, batch_size=256, n_epochs=25, valid_every=0)
     basic = train(TrainConfig(**base), run_dir=tmp_path / "basic")
-    debiased = train(TrainConfig(**base, debias="kl", debias_weights={"gender": 1.0}), run_dir=tmp_path / "kl")
+    # weight 1 relative to the mean L_CE (with "sum" it would be 1/512 of that: see the next test)
+    debiased = train(TrainConfig(**base, debias="kl", debias_weights={"gender": 1.0}, kl_reduction="mean"),
+                     run_dir=tmp_path / "kl")
     basic_gap = score_difference(basic.model, basic.kg, "gender")
     assert basic_gap > 0.5
     assert abs(score_difference(debiased.model, debiased.kg, "gender")) < 0.1 * basic_gap
+
+
+def test_summed_reduction_divides_the_kl_term_by_the_number_of_queries(tiny_kg):
+    """kl_reduction="sum": L = (sum L_CE + w L_KL) / n_queries, i.e. weight w acts as w / n_queries
+    would with "mean"; each triple is two queries (heads and tails)."""
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, init_std=0.5)
+    batch = tiny_kg.train[:3]
+    negatives = torch.arange(tiny_kg.n_entities)
+    base = dict(dataset="toy", debias="kl", batch_size=3)
+
+    def loss(weight, reduction):
+        config = TrainConfig(**base, debias_weights={"gender": weight}, kl_reduction=reduction)
+        return training.batch_loss(model, batch, negatives, config, training.make_debiasing(config, tiny_kg))
+
+    plain = training.batch_loss(model, batch, negatives, TrainConfig(dataset="toy", batch_size=3))
+    kl_mean = loss(1.0, "mean") - plain
+    assert kl_mean.item() > 1e-4  # random embeddings: the people's gender scores differ
+    assert (loss(6.0, "sum") - plain).item() == pytest.approx(kl_mean.item(), rel=1e-4)  # 6 = 2 x 3 queries
+    assert (loss(1.0, "sum") - plain).item() == pytest.approx(kl_mean.item() / 6, rel=1e-4)  # float32 differences
+
+
+def test_kl_runs_name_their_reduction():
+    """KL runs trained before kl_reduction existed used "mean": a KL config never shares their
+    folder, while Basic runs keep theirs (a default config hashes "{}")."""
+    import hashlib
+    import json
+
+    kl = TrainConfig(debias="kl")
+    assert kl.fingerprint() == hashlib.sha256(json.dumps({"debias": "kl", "kl_reduction": "sum"},
+                                                         sort_keys=True).encode()).hexdigest()[:8]
+    assert kl.fingerprint() != TrainConfig(debias="kl", kl_reduction="mean").fingerprint()
+    assert TrainConfig().fingerprint() == hashlib.sha256(b"{}").hexdigest()[:8]
+    with pytest.raises(RunError, match="kl_reduction must be sum or mean"):
+        TrainConfig(debias="kl", kl_reduction="max")

@@ -41,20 +41,23 @@ PAPER_FB15K_PROBE = pd.DataFrame(
 PAPER_FB15K_SECONDS_PER_EPOCH = {"Basic": 68.4, "Bose": 533.3, "KL": 71.0, "KL + Attr.": 89.4}
 
 
-def method_config(base: TrainConfig, method: str, whitelist: str | None = None, bose_epochs: int = 0) -> TrainConfig:
+def method_config(base: TrainConfig, method: str, whitelist: str | None = None, bose_epochs: int = 0,
+                  kl_weights: dict | None = None) -> TrainConfig:
     """``base`` (a Basic config) changed into ``method``, one of :data:`METHODS`.
 
     ``whitelist`` (KL + Attr. only) defaults to ``"default"``, the dataset's shipped whitelist
-    (:func:`~kgbias.debias.attributes.resolve_whitelist`). The KL weights are
-    ``base.debias_weights`` (empty: paper 2's FB15K weights). ``bose_epochs`` (if not 0) caps
-    Bose's epochs: its epochs cost about 7 times Basic's.
+    (:func:`~kgbias.debias.attributes.resolve_whitelist`). ``kl_weights`` (KL methods only, so
+    that the other methods keep their run folders) replaces ``base.debias_weights``; empty:
+    paper 2's FB15K weights. ``bose_epochs`` (if not 0) caps Bose's epochs: its epochs cost
+    about 7 times Basic's.
     """
+    kl = {"debias": "kl", **({"debias_weights": dict(kl_weights)} if kl_weights else {})}
     if method == "Basic":
         return base
     if method == "KL":
-        return replace(base, debias="kl")
+        return replace(base, **kl)
     if method == "KL + Attr.":
-        return replace(base, debias="kl", attribute_vectors=True, whitelist=whitelist or "default")
+        return replace(base, **kl, attribute_vectors=True, whitelist=whitelist or "default")
     if method == "Bose":
         return replace(base, debias="bose", n_epochs=bose_epochs or base.n_epochs)
     if method == "Removed attributes":

@@ -10,6 +10,10 @@ per attribute:
 
 (without the 1/J, FB15K's weights would act J = 4 times as strong as the paper's).
 
+Paper 2 adds ``w L_KL`` to PyTorch-BigGraph's L_CE, which sums over the batch's queries; the
+trainer divides this term by the number of queries when ``TrainConfig.kl_reduction`` is "sum"
+(the default), so the paper's weights keep their meaning beside our mean L_CE.
+
 Relation and value embeddings are frozen for this term (detached), so only the people's
 embeddings receive its gradient; the ordinary loss keeps training them to predict the attribute,
 which makes the two terms adversarial.
