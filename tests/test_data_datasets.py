@@ -149,3 +149,20 @@ def test_fetch_dataset_returns_mirror_paths():
     assert [p.relative_to(MIRROR).as_posix() for p in paths] == [
         "fb15k-237/FB15k-237.tar.gz", "fb15k-237/entity2wikidata.json"
     ]
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", ["fb15k-237", "fb15k", "wd50k"])
+def test_shipped_whitelists_are_the_derived_ones_and_load(datasets, name):
+    """whitelists/<dataset>.tsv lists exactly what derive_whitelist finds (so a reader can
+    regenerate it with scripts/derive_whitelist.py), and every line resolves in the graph."""
+    from kgbias.debias.attributes import load_whitelist, resolve_whitelist
+    from kgbias.debias.whitelists import derive_whitelist
+
+    kg = datasets(name)
+    path = resolve_whitelist("default", name)
+    shipped = [line.split("#")[0].strip().split("\t") for line in path.read_text().splitlines()
+               if line.split("#")[0].strip()]
+    derived = derive_whitelist(kg)
+    assert shipped == derived[["attribute", "kind", "name"]].values.tolist()
+    load_whitelist(path, kg)  # raises DataError naming file:line on any unknown name

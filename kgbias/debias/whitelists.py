@@ -36,13 +36,16 @@ KEYWORDS = {
 # seiyu is "voice actor or actress" (either gender); a patent inventor is defined by US patent law.
 EXCLUDED = {"gender": ("seiyū",), "nationality": ("patent inventor",)}
 
-# Relations for which an attribute may be used for every person (paper 2, Table 7, and the
-# Freebase counterparts of its Wikidata examples: spouse for gender, languages for ethnicity).
+# Relations for which an attribute may be used for every person (paper 2, Table 7: its Freebase
+# examples and their Freebase counterparts of its Wikidata examples, spouse for gender and languages
+# for ethnicity; then its Wikidata examples themselves, P26 spouse, P119 place of burial, P25
+# mother, P102 member of political party). Only those the graph has are used.
 RELATIONS = {
-    "gender": ("/music/opera_singer/voice_type", "/people/person/spouse_s./people/marriage/spouse"),
-    "religion": ("/religion/founding_figure/religion_founded",),
-    "ethnicity": ("/people/person/languages",),
-    "nationality": ("/people/person/place_of_birth", "/people/person/places_lived./people/place_lived/location"),
+    "gender": ("/music/opera_singer/voice_type", "/people/person/spouse_s./people/marriage/spouse", "P26"),
+    "religion": ("/religion/founding_figure/religion_founded", "P119"),
+    "ethnicity": ("/people/person/languages", "P25"),
+    "nationality": ("/people/person/place_of_birth", "/people/person/places_lived./people/place_lived/location",
+                    "P102"),
 }
 
 
