@@ -128,6 +128,9 @@ class TrainConfig:
         """
         defaults = TrainConfig().to_dict()
         changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+        if "debias_weights" in changed:  # gender=20 (YAML, CLI) and 20.0 (Python) are one run
+            changed["debias_weights"] = {a: int(w) if float(w).is_integer() else w
+                                         for a, w in changed["debias_weights"].items()}
         if self.debias == "kl":  # KL runs before kl_reduction existed used "mean": never reuse them
             changed["kl_reduction"] = self.kl_reduction
         if self.whitelist:  # an edited whitelist is another run

@@ -21,7 +21,7 @@ def sweep_row(dataset: str, scale: float | None) -> dict:
     if scale is None:
         run, label = train(base), "Basic"
     else:
-        weights = {a: int(w * scale) if float(w * scale).is_integer() else w * scale for a, w in FB15K_WEIGHTS.items()}
+        weights = {a: w * scale for a, w in FB15K_WEIGHTS.items()}
         run, label = train(compare.method_config(base, "KL + Attr.", kl_weights=weights)), f"x {scale:g}"
     bias = bias_summary(run.model, run.kg).set_index("attribute")
     row = {"scale": label, "test_mrr": round(run.metrics["test_without_sensitive"]["mrr_filtered"], 3),

@@ -98,5 +98,9 @@ def test_kl_runs_name_their_reduction():
                                                          sort_keys=True).encode()).hexdigest()[:8]
     assert kl.fingerprint() != TrainConfig(debias="kl", kl_reduction="mean").fingerprint()
     assert TrainConfig().fingerprint() == hashlib.sha256(b"{}").hexdigest()[:8]
+    # a weight written 20 (YAML, CLI) or 20.0 (Python) names the same run; 20.5 another
+    assert (TrainConfig(debias="kl", debias_weights={"gender": 20}).run_name()
+            == TrainConfig(debias="kl", debias_weights={"gender": 20.0}).run_name()
+            != TrainConfig(debias="kl", debias_weights={"gender": 20.5}).run_name())
     with pytest.raises(RunError, match="kl_reduction must be sum or mean"):
         TrainConfig(debias="kl", kl_reduction="max")
