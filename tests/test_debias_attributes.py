@@ -282,3 +282,110 @@ def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path):
         resolve_whitelist("default", "nowhere")
     with pytest.raises(RunError, match="cannot read"):
         TrainConfig(dataset="toy", debias="kl", attribute_vectors=True, whitelist=str(tmp_path / "gone.tsv")).run_name()
+
+
+def reference_batch_scores(model, vectors, kg, batch, negatives):
+    """batch_scores written out the slow way: the generic scorers, then the twins by hand."""
+    base = model.base
+    h, r, t = batch.T
+    queries, relations, answers = torch.cat([h, t]), torch.cat([r, r + kg.n_relations]), torch.cat([t, h])
+    positive = [model.score_triples(queries, relations, answers)]
+    negative = [model.score_tails(queries, relations, negatives)]
+
+    def offset(attribute, entity):  # A_j(entity): the sum of the vectors of its train values
+        values = vectors.values(attribute).tolist()
+        pairs = kg.attribute_pairs(attribute, ("train",)).tolist()
+        rows = [vectors.vectors[attribute][values.index(v)] for p, v in pairs if p == entity]
+        return sum(rows, torch.zeros(vectors.vectors[attribute].shape[1]))
+
+    negative_emb = base.entity(negatives)
+    n = len(vectors.attributes)
+    for j, attribute in enumerate(vectors.attributes):
+        spec = kg.sensitive[attribute]
+        for head, relation, tail in batch.tolist():
+            if relation != kg.relation_id(spec.relation):
+                continue
+            person, value = (tail, head) if spec.inverted else (head, tail)
+            person_emb = base.entity.weight[person] + offset(attribute, person)
+            forward = base.transform(person_emb, vectors.relation.weight[j])
+            backward = base.transform(base.entity.weight[value], vectors.relation.weight[n + j])
+            shifted_negatives = negative_emb + torch.stack([offset(attribute, e) for e in negatives.tolist()])
+            positive += [base.compare(forward[None], base.entity.weight[value][None], pairwise=True),
+                         base.compare(backward[None], person_emb[None], pairwise=True)]
+            negative += [base.compare(forward[None], negative_emb, pairwise=False),
+                         base.compare(backward[None], shifted_negatives, pairwise=False)]
+    return torch.cat(positive), torch.cat(negative)
+
+
+def twin_order(kg, vectors, batch):
+    """Row order of the reference twins (per attribute in batch order, forward and backward
+    interleaved) in batch_scores' order (in batch order: every forward twin, then every backward)."""
+    relation_of = {kg.relation_id(kg.sensitive[a].relation): j for j, a in enumerate(vectors.attributes)}
+    reference = [(relation_of[r], i) for i, r in enumerate(batch[:, 1].tolist()) if r in relation_of]
+    position = {key: 2 * k for k, key in enumerate(sorted(reference))}  # reference row of each forward twin
+    forward = [position[(relation_of[r], i)] for i, r in enumerate(batch[:, 1].tolist()) if r in relation_of]
+    return forward + [row + 1 for row in forward]
+
+
+@pytest.mark.parametrize("comparator", ["dot", "l2"])
+@pytest.mark.parametrize("graph", ["tiny", "toy"])
+def test_batch_scores_and_gradients_equal_the_generic_scorers(tiny_kg, tmp_path, graph, comparator):
+    if graph == "tiny":
+        kg = tiny_kg
+        text = "gender\tprofession\tnurse\ngender\tprofession\tdoctor\ngender\trelation\tlives_in\n"
+        batch = kg.all_triples()
+    else:
+        kg = small_toy()
+        text = TOY_WHITELIST + "gender\tprofession\tprofession_01\nnationality\tprofession\tprofession_01\n"
+        batch = kg.train[torch.randperm(len(kg.train), generator=torch.Generator().manual_seed(0))[:300]]
+    generator = torch.Generator().manual_seed(1)
+    base = TransE(kg.n_entities, kg.n_relations, 3, comparator=comparator)
+    whitelist = load_whitelist(write(tmp_path, text), kg)
+    vectors = AttributeVectors(kg, whitelist.attributes, 3)
+    with torch.no_grad():
+        for parameter in (*base.parameters(), *vectors.parameters()):
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    model = AttributeAwareModel(base, vectors, whitelist, kg)
+    negatives = torch.randint(kg.n_entities, (kg.n_entities + 5,), generator=generator)  # with repeats
+    assert (model.entity_bits[negatives] != 0).any() and (model.fixed_bits != 0).any()
+
+    def scores_and_gradients(function):
+        model.zero_grad(set_to_none=True)
+        positive, negative = function()
+        weights = torch.linspace(-1, 1, negative.numel()).reshape(negative.shape)
+        (positive.sin().sum() + (weights * negative).sum()).backward()
+        gradients = [p.grad.to_dense() if p.grad is not None and p.grad.is_sparse else p.grad
+                     for p in model.parameters()]
+        return positive.detach(), negative.detach(), gradients
+
+    positive, negative, gradients = scores_and_gradients(lambda: model.batch_scores(batch, negatives))
+    n_queries = 2 * len(batch)
+    order = n_queries + torch.tensor(twin_order(kg, vectors, batch), dtype=torch.long)
+    order = torch.cat([torch.arange(n_queries), order])
+    expected_positive, expected_negative, expected_gradients = scores_and_gradients(
+        lambda: tuple(s[order] for s in reference_batch_scores(model, vectors, kg, batch, negatives)))
+    assert len(positive) > n_queries  # twins are there
+    torch.testing.assert_close(positive, expected_positive, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(negative, expected_negative, rtol=1e-5, atol=1e-5)
+    for got, expected in zip(gradients, expected_gradients):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "margin"])
+def test_batch_loss_over_blocks_is_the_mean_over_all_rows(tmp_path, loss):
+    """Training scores whitelisted rows in blocks; the loss must be the one mean over every term."""
+    from kgbias.losses import margin_ranking_loss, softmax_loss
+
+    kg = small_toy()
+    config = attr_config(write(tmp_path, TOY_WHITELIST), loss=loss, debias="none")
+    model = training.make_model(config, kg)
+    with torch.no_grad():
+        for vectors in model.attributes.vectors.values():
+            vectors.copy_(torch.randn(vectors.shape, generator=torch.Generator().manual_seed(2)))
+    scorer = training.scoring_model(config, kg, model)
+    batch, negatives = kg.train[:300], torch.arange(20)
+    blocks, _ = scorer.batch_score_blocks(batch, negatives)
+    assert len(blocks) > 1  # the whitelist makes blocks
+    positive, negative = scorer.batch_scores(batch, negatives)
+    expected = softmax_loss(positive, negative) if loss == "softmax" else margin_ranking_loss(positive, negative, config.margin)
+    torch.testing.assert_close(training.batch_loss(scorer, batch, negatives, config), expected, rtol=1e-6, atol=1e-7)

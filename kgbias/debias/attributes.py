@@ -190,6 +190,19 @@ class AttributeVectors(nn.Module):
                     self.relation.weight[n + j] = relation_init[(forward + kg.n_relations) % (2 * kg.n_relations)]
         self.register_buffer("twin_relation", torch.tensor(twin_relation, dtype=torch.long), persistent=False)
         self.register_buffer("twin_inverted", torch.tensor(twin_inverted, dtype=torch.bool), persistent=False)
+        twin_attribute = torch.full((kg.n_relations,), -1, dtype=torch.long)  # relation -> j, or -1
+        twin_attribute[self.twin_relation] = torch.arange(n)
+        self.register_buffer("twin_attribute", twin_attribute, persistent=False)
+        # every attribute's table side by side, as rows of one stacked value table (pad: its last row)
+        tables = [getattr(self, f"_table_{j}") for j in range(n)]
+        sizes = [len(v) for v in self.vectors.values()]
+        starts = torch.tensor([0, *sizes]).cumsum(0)
+        combined = [torch.where(table == size, starts[-1], table + start) for table, size, start in zip(tables, sizes, starts)]
+        slot_attribute = [torch.full((table.shape[1],), j) for j, table in enumerate(tables)]
+        self.register_buffer("_table_all", torch.cat(combined, 1) if n else torch.zeros(kg.n_entities, 0, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("_slot_attribute", torch.cat(slot_attribute) if n else torch.zeros(0, dtype=torch.long),
+                             persistent=False)
 
     def values(self, attribute: str) -> torch.Tensor:
         """Entity ids of the attribute's values, in the order of ``vectors[attribute]``'s rows."""
@@ -197,12 +210,18 @@ class AttributeVectors(nn.Module):
 
     def person_offsets(self, attribute: str, entity_ids: torch.Tensor) -> torch.Tensor:
         """``shape: (n, width)``: A_j(e), the sum of each entity's value vectors (zero if none)."""
-        table = getattr(self, f"_table_{self.attributes.index(attribute)}")
-        vectors = self.vectors[attribute]
-        # embedding_bag sums the rows in C++ and skips the padding index (n_values); gathering
-        # padded rows and summing them had an index_put backward that took half of a training step
-        padded = torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
-        return nn.functional.embedding_bag(table[entity_ids], padded, mode="sum", padding_idx=len(vectors))
+        return self.offsets(torch.full_like(entity_ids, 1 << self.attributes.index(attribute)), entity_ids)
+
+    def offsets(self, bits: torch.Tensor, entity_ids: torch.Tensor) -> torch.Tensor:
+        """``shape: (n, width)``: the sum of A_j(entity_ids[i]) over the attributes j set in ``bits[i]``
+        (attribute j is bit ``1 << j``)."""
+        stacked = torch.cat([*self.vectors.values(), self.relation.weight.new_zeros(1, self.relation.weight.shape[1])])
+        pad = len(stacked) - 1
+        slots = self._table_all[entity_ids]
+        used = (bits.unsqueeze(1) >> self._slot_attribute) & 1 == 1
+        # embedding_bag sums in C++ and skips the pad; gathering rows and summing them had an
+        # index_put backward that took half of a training step
+        return nn.functional.embedding_bag(torch.where(used, slots, pad), stacked, mode="sum", padding_idx=pad)
 
 
 class AttributeAwareModel(nn.Module):
@@ -277,12 +296,7 @@ class AttributeAwareModel(nn.Module):
     # --- scoring with vectors -------------------------------------------------------------------
     def offsets(self, bits: torch.Tensor, entity_ids: torch.Tensor) -> torch.Tensor:
         """``shape: (n, width)``: sum of A_j(entity_ids[i]) over the attributes j set in ``bits[i]``."""
-        total = self.base.entity.weight.new_zeros(len(entity_ids), self.base.entity.embedding_dim)
-        for j, attribute in enumerate(self.vectors.attributes):
-            rows = ((bits >> j) & 1).nonzero().flatten()  # most rows use no vector: skip them
-            if rows.numel():
-                total = total.index_add(0, rows, self.vectors.person_offsets(attribute, entity_ids[rows]))
-        return total
+        return self.vectors.offsets(bits, entity_ids)
 
     def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``shape: (batch_size,)`` scores of ``(h, r, t)`` with ``r`` a slot in ``[0, 2R)``."""
@@ -343,41 +357,123 @@ class AttributeAwareModel(nn.Module):
         return self.score_tails(t, r + self.n_relations, candidates)
 
     # --- training -------------------------------------------------------------------------------
+    def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
+        with vectors on whitelisted triples, followed by the twin triples (:meth:`twin_scores`).
+
+        The first ``2 * len(batch)`` rows equal ``score_triples`` and ``score_tails`` of the queries
+        ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``. Training uses the same
+        scores in blocks (:meth:`batch_score_blocks`).
+        """
+        blocks, rows = self.batch_score_blocks(batch, negatives)
+        inverse = torch.empty_like(rows)
+        inverse[rows] = torch.arange(len(rows), device=rows.device)
+        return torch.cat([p for p, _ in blocks])[inverse], torch.cat([n for _, n in blocks])[inverse]
+
+    def batch_score_blocks(self, batch: torch.Tensor, negatives: torch.Tensor):
+        """The scores of :meth:`batch_scores` as ``[(positive, negative), ...]`` blocks of rows, and
+        ``rows``: the row of ``batch_scores`` that each block row is, in block order.
+
+        Most rows are scored as the base model's are, twins included, in one matrix product. Rows
+        whose candidates use vectors (people as candidates, whitelisted professions) are blocks of
+        their own. Why: writing them into one score matrix copied it in the backward pass, and
+        full-size offset tensors and many small lookups had doubled a step's time.
+        """
+        base, n = self.base, len(batch)
+        h, r, t = batch.T
+        queries, answers = torch.cat([h, t]), torch.cat([t, h])
+        relations = torch.cat([r, r + self.n_relations])
+        fixed, is_profession = self.fixed_bits[relations], self.profession_slot[relations]
+        person_is_query = self.person_is_query[relations]
+        other = torch.where(person_is_query, answers, queries)  # the side that is not the person
+        bits = fixed | torch.where(is_profession, self.entity_bits[other], 0)  # of the positive triple
+        query_bits = torch.where(person_is_query, fixed, 0)  # the query's own, for every candidate
+        candidate_bits = torch.where(person_is_query, 0, bits)  # the people among the candidates
+        # positives whose query gains a whitelisted profession's attributes, or whose answer is a person
+        rescored = ((bits != query_bits) & person_is_query | (candidate_bits != 0)).nonzero().flatten()
+        negative_bits = self.entity_bits[negatives]
+        special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
+        profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
+        twin, attribute, person, value = self._twins(batch)
+
+        # one lookup (one sparse gradient), split into its parts (a split's backward is one cat)
+        ids = [queries, negatives, queries[rescored], answers[rescored], queries[profession_rows], person, value]
+        (query_emb, negative_emb, rescored_query, rescored_answer, profession_emb, person_emb,
+         value_emb) = base.entity(torch.cat(ids)).split([len(i) for i in ids])
+
+        rows = query_bits.nonzero().flatten()
+        shifted = query_emb.index_add(0, rows, self.offsets(query_bits[rows], queries[rows])) if rows.numel() else query_emb
+        query = base.query(shifted, relations)
+        positive = base.compare(query, query_emb.roll(n, 0), pairwise=True)
+        if rescored.numel():
+            query_rows = base.query(rescored_query + self.offsets(
+                torch.where(person_is_query[rescored], bits[rescored], 0), queries[rescored]), relations[rescored])
+            answer_rows = rescored_answer + self.offsets(candidate_bits[rescored], answers[rescored])
+            positive = positive.index_copy(0, rescored, base.compare(query_rows, answer_rows, pairwise=True))
+
+        twin_query, twin_answer, twin_bits = self._twin_rows(attribute, person, person_emb, value_emb)
+        query = torch.cat([query, twin_query])
+        positive = torch.cat([positive, base.compare(twin_query, twin_answer, pairwise=True)])
+        candidate_bits = torch.cat([candidate_bits, twin_bits])
+
+        blocks, block_rows = [], []
+        if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
+            rows = profession_rows
+            negative = base.compare(query[rows], negative_emb, pairwise=False)
+            for group in torch.unique(negative_bits[special]):
+                columns = special[negative_bits[special] == group]
+                query_rows = base.query(profession_emb + self.offsets(fixed[rows] | group, queries[rows]), relations[rows])
+                negative.index_put_((torch.arange(len(rows), device=rows.device).unsqueeze(1), columns.unsqueeze(0)),
+                                    base.compare(query_rows, negative_emb[columns], pairwise=False))
+            blocks.append((positive[rows], negative))
+            block_rows.append(rows)
+        rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
+        for group in torch.unique(candidate_bits[rows]):
+            inside = rows[candidate_bits[rows] == group]
+            table = negative_emb + self.offsets(group.expand(len(negatives)), negatives)
+            blocks.append((positive[inside], base.compare(query[inside], table, pairwise=False)))
+            block_rows.append(inside)
+        plain = torch.ones(len(query), dtype=torch.bool, device=query.device)  # every other row
+        for rows in block_rows:
+            plain[rows] = False
+        rows = plain.nonzero().flatten()
+        blocks.insert(0, (positive[rows], base.compare(query[rows], negative_emb, pairwise=False)))
+        return blocks, torch.cat([rows, *block_rows])
+
     def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the twin triples (person + A_j(person), r_j[ATTR], value), both directions.
 
         Returns ``positive: (n_twins,)`` and ``negative: (n_twins, n_negatives)`` against the
-        batch's shared ``negatives``. Fisher et al. (2020b), §4.2.
+        batch's shared ``negatives``: every forward twin in batch order, then every backward one.
+        Fisher et al. (2020b), §4.2.
         """
-        base, vectors = self.base, self.vectors
-        n_attributes = len(vectors.attributes)
-        negative_emb = base.entity(negatives)
-        positive, negative = [], []
-        for j, attribute in enumerate(vectors.attributes):
-            rows = batch[batch[:, 1] == vectors.twin_relation[j]]
-            if rows.numel() == 0:
-                continue
-            person, value = (rows[:, 2], rows[:, 0]) if vectors.twin_inverted[j] else (rows[:, 0], rows[:, 2])
-            person_emb = base.entity(person) + vectors.person_offsets(attribute, person)
-            value_emb = base.entity(value)
-            forward = base.transform(person_emb, vectors.relation(torch.full_like(person, j)))
-            backward = base.transform(value_emb, vectors.relation(torch.full_like(value, n_attributes + j)))
-            positive += [base.compare(forward, value_emb, pairwise=True),
-                         base.compare(backward, person_emb, pairwise=True)]
-            negative += [base.compare(forward, negative_emb, pairwise=False),
-                         base.compare(backward, negative_emb + vectors.person_offsets(attribute, negatives),
-                                      pairwise=False)]
-        if not positive:
-            empty = negative_emb.new_zeros(0)
-            return empty, negative_emb.new_zeros(0, len(negatives))
-        return torch.cat(positive), torch.cat(negative)
+        _, attribute, person, value = self._twins(batch)
+        query, answer, bits = self._twin_rows(attribute, person, self.base.entity(person), self.base.entity(value))
+        negative_emb = self.base.entity(negatives)
+        negative = self.base.compare(query, negative_emb, pairwise=False)
+        for group in torch.unique(bits[bits != 0]):
+            rows = (bits == group).nonzero().flatten()
+            table = negative_emb + self.offsets(group.expand(len(negatives)), negatives)
+            negative[rows] = self.base.compare(query[rows], table, pairwise=False)
+        return self.base.compare(query, answer, pairwise=True), negative
 
-    def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
-        with vectors on whitelisted triples, followed by the twin triples."""
-        h, r, t = batch.T
-        queries, relations, answers = torch.cat([h, t]), torch.cat([r, r + self.n_relations]), torch.cat([t, h])
-        positive = self.score_triples(queries, relations, answers)
-        negative = self.score_tails(queries, relations, negatives)
-        twin_positive, twin_negative = self.twin_scores(batch, negatives)
-        return torch.cat([positive, twin_positive]), torch.cat([negative, twin_negative])
+    def _twins(self, batch: torch.Tensor):
+        """The batch's triples of a debiased attribute's relation: their row in ``batch``, their
+        attribute index j, the person and the value."""
+        attribute = self.vectors.twin_attribute[batch[:, 1]]
+        twin = (attribute >= 0).nonzero().flatten()
+        attribute = attribute[twin]
+        inverted = self.vectors.twin_inverted[attribute]
+        head, tail = batch[twin, 0], batch[twin, 2]
+        return twin, attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
+
+    def _twin_rows(self, attribute, person, person_emb, value_emb):
+        """The twins' queries and positive answers ``(2 * n_twins, width)`` (forward twins, then
+        backward ones) and per row the bits of the people among its candidates (backward twins)."""
+        base, vectors = self.base, self.vectors
+        bits = 1 << attribute
+        person_emb = person_emb + vectors.offsets(bits, person)
+        forward = base.transform(person_emb, vectors.relation(attribute))
+        backward = base.transform(value_emb, vectors.relation(attribute + len(vectors.attributes)))
+        return (torch.cat([forward, backward]), torch.cat([value_emb, person_emb]),
+                torch.cat([torch.zeros_like(bits), bits]))
