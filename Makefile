@@ -50,9 +50,10 @@ paper: $(PAPER_RUNS)
 build/paper/%.ipynb: notebooks/$$(firstword $$(subst @, ,$$*)).ipynb params/paper/%.yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(@D)
 	@echo "[paper] $* ..."
-	@$(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
-		$< build/paper/$*.part.ipynb -f params/paper/$*.yaml
-	@mv build/paper/$*.part.ipynb $@
+	@# a temporary name of its own: two makes running one notebook at once must not share it
+	@part=$$(mktemp --suffix=.ipynb "build/paper/.$*.XXXXXX") && chmod $$(printf %o $$((0666 & ~$$(umask)))) "$$part" && \
+	{ $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
+		$< "$$part" -f params/paper/$*.yaml && mv "$$part" $@ || { rm -f "$$part"; exit 1; }; }
 	@echo "[paper] $* done"
 
 # 04 measures the model that 02 trains: run 02 first so that its run is there to reuse.
