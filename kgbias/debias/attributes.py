@@ -414,7 +414,7 @@ class AttributeAwareModel(nn.Module):
         negative_bits = self.entity_bits[negatives]
         special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
         profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
-        twin, attribute, person, value = self._twins(batch)
+        _, attribute, person, value = self._twins(batch)
 
         # one lookup (one sparse gradient), split into its parts (a split's backward is one cat)
         ids = [queries, negatives, queries[rescored], answers[rescored], queries[profession_rows], person, value]
