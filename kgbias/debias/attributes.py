@@ -168,7 +168,7 @@ class AttributeVectors(nn.Module):
         n = len(self.attributes)
         self.relation = nn.Embedding(2 * n, width, sparse=True)
         nn.init.zeros_(self.relation.weight)
-        twin_relation, twin_inverted = [], []
+        twin_relation, twin_inverted, tables = [], [], []
         for j, attribute in enumerate(self.attributes):
             pairs = kg.attribute_pairs(attribute, splits=("train",))  # (person, value), sorted, distinct
             values, value_index = torch.unique(pairs[:, 1], return_inverse=True)
@@ -179,7 +179,7 @@ class AttributeVectors(nn.Module):
             slot = torch.arange(len(pairs)) - (torch.cumsum(counts, 0) - counts)[pairs[:, 0]]
             table[pairs[:, 0], slot] = value_index
             self.register_buffer(f"_values_{j}", values, persistent=False)
-            self.register_buffer(f"_table_{j}", table, persistent=False)
+            tables.append(table)
             spec = kg.sensitive[attribute]
             twin_relation.append(kg.relation_id(spec.relation))
             twin_inverted.append(spec.inverted)
@@ -194,7 +194,6 @@ class AttributeVectors(nn.Module):
         twin_attribute[self.twin_relation] = torch.arange(n)
         self.register_buffer("twin_attribute", twin_attribute, persistent=False)
         # every attribute's table side by side, as rows of one stacked value table (pad: its last row)
-        tables = [getattr(self, f"_table_{j}") for j in range(n)]
         sizes = [len(v) for v in self.vectors.values()]
         starts = torch.tensor([0, *sizes]).cumsum(0)
         combined = [torch.where(table == size, starts[-1], table + start) for table, size, start in zip(tables, sizes, starts)]
@@ -414,7 +413,7 @@ class AttributeAwareModel(nn.Module):
         negative_bits = self.entity_bits[negatives]
         special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
         profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
-        _, attribute, person, value = self._twins(batch)
+        attribute, person, value = self._twins(batch)
 
         # one lookup (one sparse gradient), split into its parts (a split's backward is one cat)
         ids = [queries, negatives, queries[rescored], answers[rescored], queries[profession_rows], person, value]
@@ -468,25 +467,18 @@ class AttributeAwareModel(nn.Module):
         batch's shared ``negatives``: every forward twin in batch order, then every backward one.
         Fisher et al. (2020b), §4.2.
         """
-        _, attribute, person, value = self._twins(batch)
-        query, answer, bits = self._twin_rows(attribute, person, self.base.entity(person), self.base.entity(value))
-        negative_emb = self.base.entity(negatives)
-        negative = self.base.compare(query, negative_emb, pairwise=False)
-        for group in torch.unique(bits[bits != 0]):
-            rows = (bits == group).nonzero().flatten()
-            table = negative_emb + self.offsets(group.expand(len(negatives)), negatives)
-            negative[rows] = self.base.compare(query[rows], table, pairwise=False)
-        return self.base.compare(query, answer, pairwise=True), negative
+        positive, negative = self.batch_scores(batch, negatives)
+        return positive[2 * len(batch):], negative[2 * len(batch):]
 
     def _twins(self, batch: torch.Tensor):
-        """The batch's triples of a debiased attribute's relation: their row in ``batch``, their
-        attribute index j, the person and the value."""
+        """The batch's triples of a debiased attribute's relation: their attribute index j, the
+        person and the value."""
         attribute = self.vectors.twin_attribute[batch[:, 1]]
         twin = (attribute >= 0).nonzero().flatten()
         attribute = attribute[twin]
         inverted = self.vectors.twin_inverted[attribute]
         head, tail = batch[twin, 0], batch[twin, 2]
-        return twin, attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
+        return attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
 
     def _twin_rows(self, attribute, person, person_emb, value_emb, stacked=None):
         """The twins' queries and positive answers ``(2 * n_twins, width)`` (forward twins, then
