@@ -229,12 +229,31 @@ class AttributeVectors(nn.Module):
                     stacked: torch.Tensor | None = None) -> torch.Tensor:
         """``embeddings + offsets(bits, entity_ids)``, computed on the rows that have a value to add."""
         stacked = self.stacked() if stacked is None else stacked
-        bags, used = self._bags(bits, entity_ids, len(stacked) - 1)
-        rows = used.any(1).nonzero().flatten()
-        if rows.numel() == 0:
+        rows = (bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
+        bags, used = self._bags(bits[rows], entity_ids[rows], len(stacked) - 1)
+        inside = used.any(1).nonzero().flatten()
+        if inside.numel() == 0:
             return embeddings
-        offsets = nn.functional.embedding_bag(bags[rows], stacked, mode="sum", padding_idx=len(stacked) - 1)
-        return embeddings.index_add(0, rows, offsets)
+        offsets = nn.functional.embedding_bag(bags[inside], stacked, mode="sum", padding_idx=len(stacked) - 1)
+        return embeddings.index_add(0, rows[inside], offsets)
+
+    def attribute_offsets(self, entity_ids: torch.Tensor, stacked: torch.Tensor):
+        """Each attribute's offset of each entity that has a value of it, as pairs:
+        ``positions`` (into ``entity_ids``) and ``attribute`` (j), both ``shape: (n_pairs,)``, and
+        ``offsets``, ``shape: (n_pairs, width)``, A_j of that entity.
+
+        The offsets of any set of attributes are sums of these: one lookup serves every set."""
+        pad = len(stacked) - 1
+        slots = self._table_all.index_select(0, entity_ids)
+        rows = (slots != pad).any(1).nonzero().flatten()
+        slots = slots[rows]
+        n = len(self.attributes)
+        mine = self._slot_attribute == torch.arange(n, device=slots.device).unsqueeze(1)  # (n, n_slots)
+        bags = torch.where(mine.unsqueeze(1), slots.unsqueeze(0), pad)  # (n, len(rows), n_slots)
+        keep = (bags != pad).any(2)
+        attribute, row = keep.nonzero().unbind(1)
+        offsets = nn.functional.embedding_bag(bags[keep], stacked, mode="sum", padding_idx=pad)
+        return rows[row], attribute, offsets
 
     def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of value indices into :meth:`stacked` (``pad`` where unused), and which are used."""
@@ -448,11 +467,23 @@ class AttributeAwareModel(nn.Module):
             blocks.append((positive[rows], negative))
             block_rows.append(rows)
         rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
-        for group in torch.unique(candidate_bits[rows]):
-            inside = rows[candidate_bits[rows] == group]
-            table = vectors.add_offsets(negative_emb, group.expand(len(negatives)), negatives, stacked)
-            blocks.append((positive[inside], base.compare(query[inside], table, pairwise=False)))
-            block_rows.append(inside)
+        if rows.numel():  # each attribute's offset of each negative person, looked up once
+            positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
+        if rows.numel() and getattr(base, "comparator", None) == "dot":
+            # q . (n + sum_j A_j(n)) = q . n + sum_j q . A_j(n): one block, whatever the row bits
+            query_rows = query[rows]
+            uses = (candidate_bits[rows].unsqueeze(1) >> pair_attribute) & 1  # (rows, pairs)
+            extra = base.compare(query_rows, pair_offsets, pairwise=False) * uses
+            negative = base.compare(query_rows, negative_emb, pairwise=False).index_add(1, positions, extra)
+            blocks.append((positive[rows], negative))
+            block_rows.append(rows)
+        elif rows.numel():  # other comparators: a candidate table per group of row bits
+            for group in torch.unique(candidate_bits[rows]):
+                inside = rows[candidate_bits[rows] == group]
+                used = ((group >> pair_attribute) & 1).nonzero().flatten()
+                table = negative_emb.index_add(0, positions[used], pair_offsets[used])
+                blocks.append((positive[inside], base.compare(query[inside], table, pairwise=False)))
+                block_rows.append(inside)
         plain = torch.ones(len(query), dtype=torch.bool, device=query.device)  # every other row
         for rows in block_rows:
             plain[rows] = False
