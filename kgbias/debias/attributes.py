@@ -417,6 +417,7 @@ class AttributeAwareModel(nn.Module):
         their own. Why: writing them into one score matrix copied it in the backward pass, and
         full-size offset tensors and many small lookups had doubled a step's time.
         """
+        # gathers use index_select: the backward of x[rows] is an index_put that sorts (half the overhead)
         base, n = self.base, len(batch)
         h, r, t = batch.T
         queries, answers = torch.cat([h, t]), torch.cat([t, h])
@@ -457,38 +458,40 @@ class AttributeAwareModel(nn.Module):
         blocks, block_rows = [], []
         if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
             rows = profession_rows
-            negative = base.compare(query[rows], negative_emb, pairwise=False)
+            negative = base.compare(query.index_select(0, rows), negative_emb, pairwise=False)
             for group in torch.unique(negative_bits[special]):
                 columns = special[negative_bits[special] == group]
                 query_rows = base.query(vectors.add_offsets(profession_emb, fixed[rows] | group, queries[rows], stacked),
                                         relations[rows])
                 negative.index_put_((torch.arange(len(rows), device=rows.device).unsqueeze(1), columns.unsqueeze(0)),
-                                    base.compare(query_rows, negative_emb[columns], pairwise=False))
-            blocks.append((positive[rows], negative))
+                                    base.compare(query_rows, negative_emb.index_select(0, columns), pairwise=False))
+            blocks.append((positive.index_select(0, rows), negative))
             block_rows.append(rows)
         rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
         if rows.numel():  # each attribute's offset of each negative person, looked up once
             positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
         if rows.numel() and getattr(base, "comparator", None) == "dot":
             # q . (n + sum_j A_j(n)) = q . n + sum_j q . A_j(n): one block, whatever the row bits
-            query_rows = query[rows]
+            query_rows = query.index_select(0, rows)
             uses = (candidate_bits[rows].unsqueeze(1) >> pair_attribute) & 1  # (rows, pairs)
             extra = base.compare(query_rows, pair_offsets, pairwise=False) * uses
             negative = base.compare(query_rows, negative_emb, pairwise=False).index_add(1, positions, extra)
-            blocks.append((positive[rows], negative))
+            blocks.append((positive.index_select(0, rows), negative))
             block_rows.append(rows)
         elif rows.numel():  # other comparators: a candidate table per group of row bits
             for group in torch.unique(candidate_bits[rows]):
                 inside = rows[candidate_bits[rows] == group]
                 used = ((group >> pair_attribute) & 1).nonzero().flatten()
                 table = negative_emb.index_add(0, positions[used], pair_offsets[used])
-                blocks.append((positive[inside], base.compare(query[inside], table, pairwise=False)))
+                negative = base.compare(query.index_select(0, inside), table, pairwise=False)
+                blocks.append((positive.index_select(0, inside), negative))
                 block_rows.append(inside)
         plain = torch.ones(len(query), dtype=torch.bool, device=query.device)  # every other row
         for rows in block_rows:
             plain[rows] = False
         rows = plain.nonzero().flatten()
-        blocks.insert(0, (positive[rows], base.compare(query[rows], negative_emb, pairwise=False)))
+        negative = base.compare(query.index_select(0, rows), negative_emb, pairwise=False)
+        blocks.insert(0, (positive.index_select(0, rows), negative))
         return blocks, torch.cat([rows, *block_rows])
 
     def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
