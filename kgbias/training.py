@@ -168,7 +168,7 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     if config.attribute_vectors:
         if not isinstance(model, AttributeAwareModel):
             raise TypeError("attribute_vectors needs the AttributeAwareModel of scoring_model()")
-        blocks, _ = model.batch_score_blocks(batch, negatives)  # whitelisted triples and twins apart
+        positive, negative = model.batch_scores(batch, negatives)  # whitelisted triples, then twins
     else:
         h, r, t = batch.T
         n_queries = 2 * len(batch)
@@ -177,12 +177,9 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         heads = embeddings[:n_queries]  # (h, r, ?) queries, then (t, r^-1, ?)
         queries = model.query(heads, torch.cat([r, r + model.n_relations]))
         positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
-        blocks = [(positive, model.compare(queries, embeddings[n_queries:], pairwise=False))]
-    # the loss is a mean over all terms (queries, or pairs for margin): blocks weigh by their size
-    sizes = [negative.numel() if config.loss == "margin" else positive.numel() for positive, negative in blocks]
-    n_terms = sum(sizes)
-    loss = sum(link_loss(positive, negative, config) * (size / n_terms)
-               for (positive, negative), size in zip(blocks, sizes) if size)
+        negative = model.compare(queries, embeddings[n_queries:], pairwise=False)
+    n_terms = negative.numel() if config.loss == "margin" else positive.numel()  # what the loss averages
+    loss = link_loss(positive, negative, config)
     if debiasing is not None:
         kl = debiasing.loss(model, debiasing.people_in(batch))
         if config.kl_reduction == "sum":  # (sum L_CE + w L_KL) / n_terms: the same AdaGrad steps

@@ -400,24 +400,17 @@ class AttributeAwareModel(nn.Module):
         with vectors on whitelisted triples, followed by the twin triples (:meth:`twin_scores`).
 
         The first ``2 * len(batch)`` rows equal ``score_triples`` and ``score_tails`` of the queries
-        ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``. Training uses the same
-        scores in blocks (:meth:`batch_score_blocks`).
-        """
-        blocks, rows = self.batch_score_blocks(batch, negatives)
-        inverse = torch.empty_like(rows)
-        inverse[rows] = torch.arange(len(rows), device=rows.device)
-        return torch.cat([p for p, _ in blocks])[inverse], torch.cat([n for _, n in blocks])[inverse]
+        ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``.
 
-    def batch_score_blocks(self, batch: torch.Tensor, negatives: torch.Tensor):
-        """The scores of :meth:`batch_scores` as ``[(positive, negative), ...]`` blocks of rows, and
-        ``rows``: the row of ``batch_scores`` that each block row is, in block order.
+        One matrix product scores every row as the base model does, twins included; the few
+        scores that vectors change are then corrected in place by what they add, so the score
+        matrix is never copied (copies and separate blocks had doubled a step's time):
 
-        Most rows are scored as the base model's are, twins included, in one matrix product. Rows
-        whose candidates use vectors (people as candidates, whitelisted professions) are blocks of
-        their own. Why: writing them into one score matrix copied it in the backward pass, and
-        full-size offset tensors and many small lookups had doubled a step's time.
+        - rows whose person is the query, at whitelisted professions among the negatives: the
+          score with the profession's extra attributes minus the score without;
+        - rows whose candidates are people: ``q . A_j(n)`` for each attribute j of the row and
+          each negative person n (dot comparators); otherwise the rescored row minus the old one.
         """
-        # gathers use index_select: the backward of x[rows] is an index_put that sorts (half the overhead)
         base, n = self.base, len(batch)
         h, r, t = batch.T
         queries, answers = torch.cat([h, t]), torch.cat([t, h])
@@ -455,44 +448,38 @@ class AttributeAwareModel(nn.Module):
         positive = torch.cat([positive, base.compare(twin_query, twin_answer, pairwise=True)])
         candidate_bits = torch.cat([candidate_bits, twin_bits])
 
-        blocks, block_rows = [], []
+        negative = base.compare(query, negative_emb, pairwise=False)  # every row as the base model's
         if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
             rows = profession_rows
-            negative = base.compare(query.index_select(0, rows), negative_emb, pairwise=False)
+            plain_query = query.index_select(0, rows)
             for group in torch.unique(negative_bits[special]):
                 columns = special[negative_bits[special] == group]
-                query_rows = base.query(vectors.add_offsets(profession_emb, fixed[rows] | group, queries[rows], stacked),
-                                        relations[rows])
-                negative.index_put_((torch.arange(len(rows), device=rows.device).unsqueeze(1), columns.unsqueeze(0)),
-                                    base.compare(query_rows, negative_emb.index_select(0, columns), pairwise=False))
-            blocks.append((positive.index_select(0, rows), negative))
-            block_rows.append(rows)
+                column_emb = negative_emb.index_select(0, columns)
+                shifted = base.query(vectors.add_offsets(profession_emb, fixed[rows] | group, queries[rows], stacked),
+                                     relations[rows])
+                change = (base.compare(shifted, column_emb, pairwise=False)
+                          - base.compare(plain_query, column_emb, pairwise=False))
+                negative.index_put_((rows.unsqueeze(1), columns.unsqueeze(0)), change, accumulate=True)
         rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
-        if rows.numel():  # each attribute's offset of each negative person, looked up once
+        if rows.numel():
+            # each attribute's offset of each negative person, looked up once for every row
             positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
-        if rows.numel() and getattr(base, "comparator", None) == "dot":
-            # q . (n + sum_j A_j(n)) = q . n + sum_j q . A_j(n): one block, whatever the row bits
-            query_rows = query.index_select(0, rows)
-            uses = (candidate_bits[rows].unsqueeze(1) >> pair_attribute) & 1  # (rows, pairs)
-            extra = base.compare(query_rows, pair_offsets, pairwise=False) * uses
-            negative = base.compare(query_rows, negative_emb, pairwise=False).index_add(1, positions, extra)
-            blocks.append((positive.index_select(0, rows), negative))
-            block_rows.append(rows)
-        elif rows.numel():  # other comparators: a candidate table per group of row bits
-            for group in torch.unique(candidate_bits[rows]):
-                inside = rows[candidate_bits[rows] == group]
-                used = ((group >> pair_attribute) & 1).nonzero().flatten()
-                table = negative_emb.index_add(0, positions[used], pair_offsets[used])
-                negative = base.compare(query.index_select(0, inside), table, pairwise=False)
-                blocks.append((positive.index_select(0, inside), negative))
-                block_rows.append(inside)
-        plain = torch.ones(len(query), dtype=torch.bool, device=query.device)  # every other row
-        for rows in block_rows:
-            plain[rows] = False
-        rows = plain.nonzero().flatten()
-        negative = base.compare(query.index_select(0, rows), negative_emb, pairwise=False)
-        blocks.insert(0, (positive.index_select(0, rows), negative))
-        return blocks, torch.cat([rows, *block_rows])
+            row_bits, query_rows = candidate_bits[rows], query.index_select(0, rows)
+            if getattr(base, "comparator", None) == "dot":  # q . (n + sum_j A_j(n)) = q . n + sum_j q . A_j(n)
+                uses = (row_bits.unsqueeze(1) >> pair_attribute) & 1  # (rows, pairs)
+                change = base.compare(query_rows, pair_offsets, pairwise=False) * uses
+                change = change.new_zeros(len(rows), len(negatives)).index_add_(1, positions, change)
+                negative.index_add_(0, rows, change)
+            else:  # a distance is not linear in the candidate: a table per group of row bits
+                for group in torch.unique(row_bits):
+                    inside = (row_bits == group).nonzero().flatten()
+                    used = ((group >> pair_attribute) & 1).nonzero().flatten()
+                    table = negative_emb.index_add(0, positions[used], pair_offsets[used])
+                    group_query = query_rows.index_select(0, inside)
+                    change = (base.compare(group_query, table, pairwise=False)
+                              - base.compare(group_query, negative_emb, pairwise=False))
+                    negative.index_add_(0, rows[inside], change)
+        return positive, negative
 
     def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the twin triples (person + A_j(person), r_j[ATTR], value), both directions.
