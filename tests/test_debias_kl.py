@@ -104,3 +104,52 @@ def test_kl_runs_name_their_reduction():
             != TrainConfig(debias="kl", debias_weights={"gender": 20.5}).run_name())
     with pytest.raises(RunError, match="kl_reduction must be sum or mean"):
         TrainConfig(debias="kl", kl_reduction="max")
+
+
+@pytest.mark.parametrize("comparator", ["dot", "l2"])
+def test_loss_and_gradient_equal_the_formula_per_attribute(tiny_kg, comparator):
+    """Dot models score every attribute in one padded batch (gender has 2 values, profession 3);
+    the loss and its gradient must be paper 2's sum over attributes written out one at a time,
+    with a given target that has a zero entry."""
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator=comparator, init_std=0.5)
+    weights = {"gender": 2.0, "profession": 3.0}
+    # three professions (nurse, doctor, pilot); the target leaves the third out
+    debiasing = KLDebiasing.from_graph(tiny_kg, weights, targets={"profession": [0.5, 0.5, 0.0]})
+    assert [len(v) for v in debiasing.values] == [2, 3]  # gender is padded
+    people = torch.tensor([0, 1, 2, 4])
+
+    def gradient(loss):
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.detach(), model.entity.weight.grad.to_dense()
+
+    got = gradient(debiasing.loss(model, people))
+    terms = []
+    for j, attribute in enumerate(debiasing.attributes):
+        person_emb = model.entity(people)
+        query = person_emb + model.relation.weight[debiasing.relations[j]].detach()
+        values = model.entity.weight[debiasing.values[j]].detach()
+        scores = (query @ values.T if comparator == "dot"
+                  else -torch.linalg.vector_norm(query[:, None] - values[None], dim=-1))
+        log_q = torch.log_softmax(scores, dim=1)
+        target = debiasing.targets[j]
+        kl = sum(target[m] * (target[m].log() - log_q[:, m]) for m in range(len(target)) if target[m] > 0)
+        terms.append(weights[attribute] * kl.mean())
+    expected = gradient(sum(terms) / len(terms))
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-6)
+
+
+def test_an_attribute_without_values_adds_nothing_and_no_nan(tiny_kg):
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    debiasing = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0, "profession": 1.0})
+    gender_only = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0})
+    empty = KLDebiasing(debiasing.attributes, debiasing.relations, [debiasing.values[0], debiasing.values[1][:0]],
+                        [debiasing.targets[0], debiasing.targets[1][:0]], debiasing.weights, debiasing.is_human)
+    people = torch.arange(6)
+    loss = empty.loss(model, people)
+    loss.backward()
+    assert loss.item() == pytest.approx(gender_only.loss(model, people).item() / 2, rel=1e-6)
+    assert torch.isfinite(model.entity.weight.grad.to_dense()).all()

@@ -97,6 +97,17 @@ class KLDebiasing:
         return cls(attributes, torch.tensor([kg.attribute_relation(a) for a in attributes], dtype=torch.long),
                    values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human)
 
+    def __post_init__(self):
+        # every attribute's values in one padded table, so that the loss is one batched product
+        width = max((len(v) for v in self.values), default=0)
+        self._value_table = torch.zeros(len(self.values), width, dtype=torch.long, device=self.relations.device)
+        self._valid = torch.zeros(len(self.values), width, dtype=torch.bool, device=self.relations.device)
+        self._target_table = torch.zeros(len(self.values), width, device=self.relations.device)
+        for j, (values, target) in enumerate(zip(self.values, self.targets)):
+            self._value_table[j, :len(values)] = values
+            self._valid[j, :len(values)] = True
+            self._target_table[j, :len(values)] = target
+
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
                            [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device))
@@ -111,7 +122,15 @@ class KLDebiasing:
         if people.numel() == 0:
             return model.entity.weight.new_zeros(())
         person_emb = model.entity(people)
-        total = person_emb.new_zeros(())
+        if getattr(model, "comparator", None) == "dot":  # every attribute in one batched product
+            relation_emb = model.relation.weight.index_select(0, self.relations).detach()  # (J, width)
+            queries = model.transform(person_emb.unsqueeze(0), relation_emb.unsqueeze(1))  # (J, P, width)
+            value_emb = model.entity.weight[self._value_table].detach()  # (J, M, width), padded
+            scores = torch.bmm(queries, value_emb.transpose(1, 2))
+            scores = scores.masked_fill(~self._valid.unsqueeze(1), -torch.inf)  # padding: probability 0
+            kl = kl_to_target(scores, self._target_table.unsqueeze(1))  # (J, P); padding has target 0
+            return (self.weights * kl.mean(1)).mean()
+        total = person_emb.new_zeros(())  # distances: one attribute at a time
         for j in range(len(self.attributes)):
             relation_emb = model.relation.weight[self.relations[j]].detach().expand_as(person_emb)
             value_emb = model.entity.weight[self.values[j]].detach()
