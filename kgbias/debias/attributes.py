@@ -428,22 +428,27 @@ class AttributeAwareModel(nn.Module):
         profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
         attribute, person, value = self._twins(batch)
 
-        # one lookup (one sparse gradient), split into its parts (a split's backward is one cat)
+        # one lookup (one sparse gradient) with every part's offsets added in one call, then split
+        # (a split's backward is one cat): queries, negatives, rescored queries and answers, queries
+        # of profession rows (offsets per group, below), twins' people and values
         ids = [queries, negatives, queries[rescored], answers[rescored], queries[profession_rows], person, value]
+        rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
+        no_bits = [torch.zeros_like(i) for i in ids]
+        all_bits = [query_bits, no_bits[1], *rescored_bits, no_bits[4], 1 << attribute, no_bits[6]]
+        vectors, stacked, all_ids = self.vectors, self.vectors.stacked(), torch.cat(ids)
         (query_emb, negative_emb, rescored_query, rescored_answer, profession_emb, person_emb,
-         value_emb) = base.entity(torch.cat(ids)).split([len(i) for i in ids])
+         value_emb) = vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split(
+            [len(i) for i in ids])
 
-        vectors, stacked = self.vectors, self.vectors.stacked()
-        query = base.query(vectors.add_offsets(query_emb, query_bits, queries, stacked), relations)
+        query = base.query(query_emb, relations)
+        # a row's answer is its partner row's query; where that query has offsets (the person is
+        # the query), this row has people as candidates and its positive is rescored just below
         positive = base.compare(query, query_emb.roll(n, 0), pairwise=True)
         if rescored.numel():
-            query_bits_rows = torch.where(person_is_query[rescored], bits[rescored], 0)
-            query_rows = base.query(vectors.add_offsets(rescored_query, query_bits_rows, queries[rescored], stacked),
-                                    relations[rescored])
-            answer_rows = vectors.add_offsets(rescored_answer, candidate_bits[rescored], answers[rescored], stacked)
-            positive = positive.index_copy(0, rescored, base.compare(query_rows, answer_rows, pairwise=True))
+            query_rows = base.query(rescored_query, relations[rescored])
+            positive = positive.index_copy(0, rescored, base.compare(query_rows, rescored_answer, pairwise=True))
 
-        twin_query, twin_answer, twin_bits = self._twin_rows(attribute, person, person_emb, value_emb, stacked)
+        twin_query, twin_answer, twin_bits = self._twin_rows(attribute, person_emb, value_emb)
         query = torch.cat([query, twin_query])
         positive = torch.cat([positive, base.compare(twin_query, twin_answer, pairwise=True)])
         candidate_bits = torch.cat([candidate_bits, twin_bits])
@@ -501,12 +506,12 @@ class AttributeAwareModel(nn.Module):
         head, tail = batch[twin, 0], batch[twin, 2]
         return attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
 
-    def _twin_rows(self, attribute, person, person_emb, value_emb, stacked=None):
+    def _twin_rows(self, attribute, person_emb, value_emb):
         """The twins' queries and positive answers ``(2 * n_twins, width)`` (forward twins, then
-        backward ones) and per row the bits of the people among its candidates (backward twins)."""
+        backward ones) and per row the bits of the people among its candidates (backward twins).
+        ``person_emb`` already holds each person's A_j."""
         base, vectors = self.base, self.vectors
         bits = 1 << attribute
-        person_emb = vectors.add_offsets(person_emb, bits, person, stacked)
         forward = base.transform(person_emb, vectors.relation(attribute))
         backward = base.transform(value_emb, vectors.relation(attribute + len(vectors.attributes)))
         return (torch.cat([forward, backward]), torch.cat([value_emb, person_emb]),
