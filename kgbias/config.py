@@ -146,8 +146,8 @@ class TrainConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def whitelist_digest(self) -> str:
-        """sha256 of the whitelist file's bytes (see :func:`kgbias.debias.attributes.resolve_whitelist`)."""
-        from .debias.attributes import resolve_whitelist  # late: config stays free of torch imports
+        """sha256 of the whitelist file's bytes (see :func:`kgbias.debias.whitelists.resolve_whitelist`)."""
+        from .debias.whitelists import resolve_whitelist  # late: config stays free of torch imports
         try:
             return hashlib.sha256(resolve_whitelist(self.whitelist, self.dataset).read_bytes()).hexdigest()
         except (OSError, DataError) as error:

@@ -23,7 +23,8 @@ import torch
 from . import paths
 from .config import TrainConfig
 from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
-from .debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist, resolve_whitelist
+from .debias.attributes import AttributeAwareModel, AttributeVectors
+from .debias.whitelists import load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, link_prediction

@@ -156,7 +156,7 @@ def test_fetch_dataset_returns_mirror_paths():
 def test_shipped_whitelists_are_the_derived_ones_and_load(datasets, name):
     """whitelists/<dataset>.tsv lists exactly what derive_whitelist finds (so a reader can
     regenerate it with scripts/derive_whitelist.py), and every line resolves in the graph."""
-    from kgbias.debias.attributes import load_whitelist, resolve_whitelist
+    from kgbias.debias.whitelists import load_whitelist, resolve_whitelist
     from kgbias.debias.whitelists import derive_whitelist
 
     kg = datasets(name)

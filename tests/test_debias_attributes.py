@@ -9,7 +9,8 @@ import torch
 import kgbias.training as training
 from kgbias import TrainConfig, train
 from kgbias.data.toy import toy_kg
-from kgbias.debias.attributes import AttributeAwareModel, AttributeVectors, load_whitelist
+from kgbias.debias.attributes import AttributeAwareModel, AttributeVectors
+from kgbias.debias.whitelists import load_whitelist
 from kgbias.errors import DataError, RunError
 from kgbias.evaluate import KnownAnswers, rank_triples
 from kgbias.models import TransE
@@ -264,7 +265,7 @@ def test_kl_attr_training_checkpoints_and_resumes_identically(tmp_path, monkeypa
 
 def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path):
     from kgbias.config import TrainConfig
-    from kgbias.debias.attributes import resolve_whitelist
+    from kgbias.debias.whitelists import resolve_whitelist
     from kgbias.errors import DataError, RunError
     from kgbias.paths import ROOT
 

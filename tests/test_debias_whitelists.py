@@ -1,7 +1,6 @@
 """Deriving a default whitelist from keywords in labels and descriptions."""
 
-from kgbias.debias.attributes import load_whitelist
-from kgbias.debias.whitelists import derive_whitelist, write_whitelist
+from kgbias.debias.whitelists import derive_whitelist, load_whitelist, write_whitelist
 
 
 def test_keywords_pick_professions_and_relations_exist(tiny_kg, tmp_path):

@@ -27,7 +27,7 @@ from kgbias import TrainConfig
 from kgbias.data.readers import index_triples, parse_triples
 from kgbias.data.toy import toy_kg
 from kgbias.data.tsv import load_triples_tsv
-from kgbias.debias.attributes import load_whitelist
+from kgbias.debias.whitelists import load_whitelist
 from kgbias.errors import DataError, KgbiasError, RunError
 from kgbias.graph import KnowledgeGraph
 from kgbias.runs import RunFolder, load_tensors

@@ -38,103 +38,12 @@ Choices where the paper is silent (method.md §2.4, open question 7):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from .. import paths
-from ..errors import DataError
 from ..graph import KnowledgeGraph
 from ..models import KGModel
-
-WHITELIST_KINDS = ("relation", "profession")
-
-
-@dataclass
-class Whitelist:
-    """Which triples may use each attribute's vectors.
-
-    Attributes
-    ----------
-    attributes
-        Debiased attributes named in the whitelist, in the order of ``kg.sensitive``.
-    relations
-        Per attribute, ``shape: (n_relations,)`` bool: type 1, relations whitelisted for everyone.
-    entities
-        Per attribute, ``shape: (n_entities,)`` bool: type 2, whitelisted profession entities.
-    """
-
-    attributes: list[str]
-    relations: dict[str, torch.Tensor]
-    entities: dict[str, torch.Tensor]
-
-
-def resolve_whitelist(whitelist: str, dataset: str) -> Path:
-    """The file a config's ``whitelist`` names: ``"default"`` is the project's shipped
-    ``whitelists/<dataset>.tsv``; any other value is a path (relative to the working directory)."""
-    if whitelist != "default":
-        return Path(whitelist)
-    path = paths.ROOT / "whitelists" / f"{dataset}.tsv"
-    if not path.exists():
-        raise DataError(f"no default whitelist for dataset {dataset!r} ({path} is missing); "
-                        "write one (see kgbias.debias.whitelists) and pass its path")
-    return path
-
-
-def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
-    """Read a whitelist file: one ``attribute<TAB>relation|profession<TAB>name`` per line.
-
-    ``attribute<TAB>relation<TAB>r`` whitelists relation ``r`` (type 1); ``attribute<TAB>profession
-    <TAB>e`` whitelists profession entity ``e`` (type 2), given by entity name or unique label.
-    ``#`` starts a comment; blank lines are skipped. The attribute must be a sensitive attribute of
-    ``kg`` other than ``profession``. Raises :class:`DataError` naming ``file:line``.
-
-    Fisher et al. (2020b), §4.2 and Tables 7-8.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read whitelist ({error})") from None
-    relations: dict[str, torch.Tensor] = {}
-    entities: dict[str, torch.Tensor] = {}
-    allowed = [a for a in kg.sensitive if a != "profession"]
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        where = f"{path}:{number}"
-        columns = [c.strip() for c in line.split("\t")]
-        if len(columns) != 3 or not all(columns):
-            raise DataError(f"{where}: expected attribute<TAB>relation|profession<TAB>name, got {raw!r}")
-        attribute, kind, name = columns
-        if attribute not in allowed:
-            raise DataError(f"{where}: unknown attribute {attribute!r} (known: {', '.join(allowed) or 'none'})")
-        if kind not in WHITELIST_KINDS:
-            raise DataError(f"{where}: second column must be relation or profession, got {kind!r}")
-        relations.setdefault(attribute, torch.zeros(kg.n_relations, dtype=torch.bool))
-        entities.setdefault(attribute, torch.zeros(kg.n_entities, dtype=torch.bool))
-        try:
-            if kind == "relation":
-                relations[attribute][kg.relation_id(name)] = True
-            else:
-                if "profession" not in kg.sensitive:
-                    raise DataError(f"graph {kg.name!r} has no profession relation")
-                entities[attribute][_entity_by_name_or_label(kg, name)] = True
-        except DataError as error:
-            raise DataError(f"{where}: {error}") from None
-    attributes = [a for a in allowed if a in relations]
-    return Whitelist(attributes, {a: relations[a] for a in attributes}, {a: entities[a] for a in attributes})
-
-
-def _entity_by_name_or_label(kg: KnowledgeGraph, name: str) -> int:
-    try:
-        return kg.entity_id(name)
-    except DataError:
-        return kg.entity_by_label(name)
-
+from .whitelists import Whitelist
 
 class AttributeVectors(nn.Module):
     """One trainable vector per value of each debiased attribute, plus the ATTR relations.

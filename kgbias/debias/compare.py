@@ -19,7 +19,7 @@ from ..config import TrainConfig
 from ..evaluate import link_prediction
 from ..graph import KnowledgeGraph
 from ..models import KGModel
-from .attributes import load_whitelist, resolve_whitelist
+from .whitelists import load_whitelist, resolve_whitelist
 from .metrics import PAPER_ATTRIBUTES, bias_summary
 
 METHODS = ("Basic", "Bose", "KL", "KL + Attr.", "Removed attributes")
@@ -46,7 +46,7 @@ def method_config(base: TrainConfig, method: str, whitelist: str | None = None, 
     """``base`` (a Basic config) changed into ``method``, one of :data:`METHODS`.
 
     ``whitelist`` (KL + Attr. only) defaults to ``"default"``, the dataset's shipped whitelist
-    (:func:`~kgbias.debias.attributes.resolve_whitelist`). ``kl_weights`` (KL methods only, so
+    (:func:`~kgbias.debias.whitelists.resolve_whitelist`). ``kl_weights`` (KL methods only, so
     that the other methods keep their run folders) replaces ``base.debias_weights``; empty:
     paper 2's FB15K weights. ``bose_epochs`` (if not 0) caps Bose's epochs: its epochs cost
     about 7 times Basic's.
