@@ -34,3 +34,13 @@ def make_tiny_kg() -> KnowledgeGraph:
 @pytest.fixture
 def tiny_kg() -> KnowledgeGraph:
     return make_tiny_kg()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matrices gain nothing from threads, and on a busy machine they cost many times over.
+    Module scope: a module's own module-scoped fixtures (trained toy models) run on one thread too."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

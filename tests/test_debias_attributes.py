@@ -16,12 +16,7 @@ from kgbias.evaluate import KnownAnswers, rank_triples
 from kgbias.models import TransE
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write(tmp_path, text, name="whitelist.tsv"):

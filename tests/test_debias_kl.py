@@ -47,15 +47,6 @@ def test_weights_scale_each_attribute(tiny_kg):
     assert both.item() == pytest.approx((2 * gender.item() + 3 * profession.item()) / 2, rel=1e-5)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices gain nothing from threads, and on a busy machine they cost many times over."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 def test_kl_training_removes_the_gender_gap_on_the_toy_graph(tmp_path, one_thread):
     base = dict(dataset="toy", embedding_dim=16, n_negatives=50, batch_size=256, n_epochs=25, valid_every=0)
     basic = train(TrainConfig(**base), run_dir=tmp_path / "basic")

@@ -13,13 +13,7 @@ from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, s
 from kgbias.models import TransE
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine is shared: one thread is faster than two competing ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def hand_set_transe(kg, vectors: dict[str, tuple], relations: dict[str, tuple] = {}):
