@@ -45,6 +45,7 @@ from ..graph import KnowledgeGraph
 from ..models import KGModel
 from .whitelists import Whitelist
 
+
 class AttributeVectors(nn.Module):
     """One trainable vector per value of each debiased attribute, plus the ATTR relations.
 
