@@ -8,7 +8,7 @@ import torch
 from kgbias import TrainConfig, train, training
 from kgbias.errors import RunError
 from kgbias.debias import KLDebiasing, kl_to_target, score_difference
-from kgbias.models import TransE
+from kgbias.models import ComplEx, TransE
 
 
 def test_kl_is_zero_for_equal_scores_and_known_otherwise():
@@ -97,13 +97,16 @@ def test_kl_runs_name_their_reduction():
         TrainConfig(debias="kl", kl_reduction="max")
 
 
-@pytest.mark.parametrize("comparator", ["dot", "l2"])
+@pytest.mark.parametrize("comparator", ["dot", "l2", "complex"])
 def test_loss_and_gradient_equal_the_formula_per_attribute(tiny_kg, comparator):
     """Dot models score every attribute in one padded batch (gender has 2 values, profession 3);
     the loss and its gradient must be paper 2's sum over attributes written out one at a time,
     with a given target that has a zero entry."""
     torch.manual_seed(0)
-    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator=comparator, init_std=0.5)
+    if comparator == "complex":
+        model = ComplEx(tiny_kg.n_entities, tiny_kg.n_relations, 4, init_std=0.5)
+    else:
+        model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator=comparator, init_std=0.5)
     weights = {"gender": 2.0, "profession": 3.0}
     # three professions (nurse, doctor, pilot); the target leaves the third out
     debiasing = KLDebiasing.from_graph(tiny_kg, weights, targets={"profession": [0.5, 0.5, 0.0]})
@@ -119,10 +122,16 @@ def test_loss_and_gradient_equal_the_formula_per_attribute(tiny_kg, comparator):
     terms = []
     for j, attribute in enumerate(debiasing.attributes):
         person_emb = model.entity(people)
-        query = person_emb + model.relation.weight[debiasing.relations[j]].detach()
+        relation = model.relation.weight[debiasing.relations[j]].detach()
         values = model.entity.weight[debiasing.values[j]].detach()
-        scores = (query @ values.T if comparator == "dot"
-                  else -torch.linalg.vector_norm(query[:, None] - values[None], dim=-1))
+        if comparator == "complex":  # Re(<p, r, conj(v)>) over (real, imaginary) halves
+            (p_re, p_im), (r_re, r_im) = person_emb.chunk(2, -1), relation.chunk(2, -1)
+            v_re, v_im = values.chunk(2, -1)
+            scores = (p_re * r_re - p_im * r_im) @ v_re.T + (p_re * r_im + p_im * r_re) @ v_im.T
+        elif comparator == "dot":
+            scores = (person_emb + relation) @ values.T
+        else:
+            scores = -torch.linalg.vector_norm((person_emb + relation)[:, None] - values[None], dim=-1)
         log_q = torch.log_softmax(scores, dim=1)
         target = debiasing.targets[j]
         kl = sum(target[m] * (target[m].log() - log_q[:, m]) for m in range(len(target)) if target[m] > 0)
