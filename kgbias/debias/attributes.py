@@ -232,6 +232,10 @@ class AttributeAwareModel(nn.Module):
     def relation(self) -> nn.Embedding:
         return self.base.relation
 
+    @property
+    def comparator(self) -> str | None:  # the KL loss batches its products for "dot"
+        return getattr(self.base, "comparator", None)
+
     def query(self, h_emb, r):
         return self.base.query(h_emb, r)
 
