@@ -131,11 +131,13 @@ def run_all(args) -> list[dict]:
     if "bias" in args.only:
         rows += run_child(python, "evaluation", "--weights", weights["dot"], "--comparator", "dot", "--bias", *common)
 
-    if "debias" in args.only:  # each method side by side, with a Basic of its own in this section
-        for method in ("none", "kl", "kl+attr", "bose"):
-            epochs = min(args.epochs, 3) if method == "bose" else args.epochs  # Bose: about 7x an epoch
+    if "debias" in args.only:  # with a Basic of its own in this section
+        # Basic, KL and KL + Attr. in one process, epochs alternated, so that the machine's drift
+        # (about 15% between runs on a shared VM) does not enter their ratios; Bose (about 6x an
+        # epoch) apart, against the same Basic
+        for methods, epochs in (("none,kl,kl+attr", args.epochs), ("bose", min(args.epochs, 3))):
             rows += [{**item, "section": "debias"} for item in
-                     run_child(python, "kgbias_train", "--comparator", "dot", "--debias", method, "--epochs", epochs,
+                     run_child(python, "kgbias_train", "--comparator", "dot", "--debias", methods, "--epochs", epochs,
                                *common)]
 
     if "scaling" in args.only:
@@ -159,6 +161,10 @@ def add_ratios(rows: list[dict]) -> list[dict]:
         a, b = _find(rows, numerator, section), _find(rows, denominator, section)
         if a and b and b["value"]:
             value = a["value"] / b["value"]
+            paired = a.get("epoch_seconds"), b.get("epoch_seconds")
+            if a.get("alternated") and b.get("alternated") and len(paired[0]) == len(paired[1]) > 1:
+                note = (note + "; " if note else "") + "per steady epoch: " + ", ".join(
+                    f"{x / y:.2f}" for x, y in zip(paired[0][1:], paired[1][1:]))
             ratios.append(row("ratio", name, value, "x", numerator=numerator, denominator=denominator,
                               target=target, met=met(value), note=note))
 

@@ -28,6 +28,29 @@ DEBIAS = {  # --debias choice: TrainConfig fields
 }
 
 
+class Method:
+    """One training run being timed: its model, optimizer, batch generator and epoch times."""
+
+    def __init__(self, name: str, kg, comparator: str, device: str):
+        self.config = TrainConfig(dataset="fb15k-237", comparator=comparator, **DEBIAS[name])
+        self.label = comparator if name == "none" else f"{comparator}+{name}"
+        self.device = device
+        self.model = make_model(self.config, kg).to(device)
+        self.scorer = scoring_model(self.config, kg, self.model).to(device)  # the model itself unless kl+attr
+        self.optimizer, self.scheduler = _optimizer(self.model, self.config,
+                                                    math.ceil(len(kg.train) / self.config.batch_size))
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.debiasing = make_debiasing(self.config, kg, device, model=self.model)
+        self.seconds, self.losses = [], []
+
+    def epoch(self, kg, epoch: int) -> None:
+        with Timer(self.device) as timer:
+            self.losses.append(train_epoch(self.scorer, self.optimizer, self.scheduler, kg.train, self.config,
+                                           self.generator, self.device, epoch, debiasing=self.debiasing))
+        self.seconds.append(timer.seconds)
+        log(f"kgbias {self.label} epoch {epoch}: {timer.seconds:.2f} s, loss {self.losses[-1]:.4f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comparator", default="dot", choices=["dot", "l1", "l2"])
@@ -35,46 +58,51 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--floor", action="store_true", help="also measure the matmul floor (before and after)")
-    parser.add_argument("--save", default=None, help="save the trained model's state_dict here")
-    parser.add_argument("--debias", default="none", choices=list(DEBIAS),
-                        help="debiasing method (paper 2's FB15K weights; kl+attr: the default FB15k-237 whitelist)")
+    parser.add_argument("--save", default=None, help="save the trained model's state_dict here (one method only)")
+    parser.add_argument("--debias", default="none",
+                        help=f"debiasing method, or a comma list of them ({', '.join(DEBIAS)}) trained in "
+                             "alternation: epoch 1 of each, then epoch 2 of each, ..., so that a slower or "
+                             "faster spell of the machine hits every method alike (paper 2's FB15K "
+                             "weights; kl+attr: the default FB15k-237 whitelist)")
     args = parser.parse_args(argv)
+    names = [name.strip() for name in args.debias.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(DEBIAS))
+    if unknown or not names:
+        parser.error(f"--debias: unknown method(s) {unknown}; known: {', '.join(DEBIAS)}")
+    if args.save and len(names) > 1:
+        parser.error("--save takes one method")
     setup_torch(args.threads)
 
     kg = load_fb15k237()
-    config = TrainConfig(dataset="fb15k-237", comparator=args.comparator, **DEBIAS[args.debias])
-    label = args.comparator if args.debias == "none" else f"{args.comparator}+{args.debias}"
+    methods = [Method(name, kg, args.comparator, args.device) for name in names]
+    config = methods[0].config
     shape = dict(n_triples=len(kg.train), batch_size=config.batch_size,
                  embedding_dim=config.embedding_dim, n_negatives=config.n_negatives, device=args.device)
     floors = [epoch_floor(**shape)] if args.floor else []
-
-    model = make_model(config, kg).to(args.device)
-    scorer = scoring_model(config, kg, model).to(args.device)  # the model itself unless kl+attr
-    optimizer, scheduler = _optimizer(model, config, math.ceil(len(kg.train) / config.batch_size))
-    generator = torch.Generator().manual_seed(config.seed)
-    debiasing = make_debiasing(config, kg, args.device, model=model)
-    seconds, losses = [], []
     for epoch in range(1, args.epochs + 1):
-        with Timer(args.device) as timer:
-            losses.append(train_epoch(scorer, optimizer, scheduler, kg.train, config, generator, args.device, epoch,
-                                      debiasing=debiasing))
-        seconds.append(timer.seconds)
-        log(f"kgbias {label} epoch {epoch}: {timer.seconds:.2f} s, loss {losses[-1]:.4f}")
+        for method in methods:
+            method.epoch(kg, epoch)
     if args.floor:
         floors.append(epoch_floor(**shape))
     if args.save:
-        torch.save(model.state_dict(), args.save)
+        torch.save(methods[0].model.state_dict(), args.save)
 
-    steady = seconds[1:] or seconds
     common = dict(device=args.device, n_triples=len(kg.train), n_entities=kg.n_entities,
                   peak_rss_mib=peak_rss_mib(), peak_device_mib=peak_device_mib(args.device))
-    rows = [
-        row("train", f"kgbias {label} first epoch", seconds[0], "s", **common,
-            note=f"loss {losses[0]:.4f}"),
-        row("train", f"kgbias {label} steady epoch", sum(steady) / len(steady), "s", **common,
-            note=f"mean of epochs 2-{len(seconds)}; min {min(steady):.2f} s; loss {losses[-1]:.4f}"
-            if len(seconds) > 1 else "only one epoch run: steady = first"),
-    ]
+    rows = []
+    for method in methods:
+        seconds, losses = method.seconds, method.losses
+        steady = seconds[1:] or seconds
+        others = [other.label for other in methods if other is not method]
+        alternated = f"; epochs alternated with {', '.join(others)}" if others else ""
+        rows += [
+            row("train", f"kgbias {method.label} first epoch", seconds[0], "s", **common,
+                note=f"loss {losses[0]:.4f}"),
+            row("train", f"kgbias {method.label} steady epoch", sum(steady) / len(steady), "s", **common,
+                epoch_seconds=seconds, alternated=bool(others),
+                note=(f"mean of epochs 2-{len(seconds)}; min {min(steady):.2f} s; loss {losses[-1]:.4f}"
+                      if len(seconds) > 1 else "only one epoch run: steady = first") + alternated),
+        ]
     if floors:
         best = min(floors, key=lambda f: f["seconds"])
         before_after = ", ".join(f"{f['seconds']:.2f}" for f in floors)
