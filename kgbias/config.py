@@ -85,6 +85,8 @@ class TrainConfig:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
         if self.debias not in ("none", "kl", "bose"):
             raise RunError(f"TrainConfig.debias must be none, kl or bose, got {self.debias!r}")
+        if self.loss not in ("softmax", "margin"):
+            raise RunError(f"TrainConfig.loss must be softmax or margin, got {self.loss!r}")
         if self.kl_reduction not in ("sum", "mean"):
             raise RunError(f"TrainConfig.kl_reduction must be sum or mean, got {self.kl_reduction!r}")
         if self.bose_compose not in ("sum", "mean"):

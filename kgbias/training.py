@@ -29,7 +29,7 @@ from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, link_prediction
 from .graph import KnowledgeGraph
-from .losses import LOSSES, margin_ranking_loss
+from .losses import margin_ranking_loss, softmax_loss
 from .models import KGModel, build_model
 from .optim import SparseAdagrad
 from .runs import RunFolder
@@ -156,7 +156,7 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
 
 
 def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,
-               debiasing: KLDebiasing | None = None) -> torch.Tensor:
+               debiasing: KLDebiasing | None = None, single_backward: bool = False) -> torch.Tensor:
     """Loss of one batch of positive triples, tails and heads, against shared negatives.
 
     Parameters
@@ -165,6 +165,8 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         ``shape: (batch_size, 3)``; each triple is trained as ``(h, r, ?)`` and ``(t, r^-1, ?)``.
     negatives
         ``shape: (n_negatives,)`` entity ids shared by every query of the batch.
+    single_backward
+        The loss will be backpropagated once (training): see :func:`kgbias.losses.softmax_loss`.
     """
     if config.attribute_vectors:
         if not isinstance(model, AttributeAwareModel):
@@ -180,7 +182,7 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
         negative = model.compare(queries, embeddings[n_queries:], pairwise=False)
     n_terms = negative.numel() if config.loss == "margin" else positive.numel()  # what the loss averages
-    loss = link_loss(positive, negative, config)
+    loss = link_loss(positive, negative, config, single_backward)
     if debiasing is not None:
         kl = debiasing.loss(model, debiasing.people_in(batch))
         if config.kl_reduction == "sum":  # (sum L_CE + w L_KL) / n_terms: the same AdaGrad steps
@@ -189,12 +191,13 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     return loss
 
 
-def link_loss(positive: torch.Tensor, negative: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def link_loss(positive: torch.Tensor, negative: torch.Tensor, config: TrainConfig,
+              single_backward: bool = False) -> torch.Tensor:
     """The run's link-prediction loss on ``(n_queries,)`` positive and ``(n_queries, n_negatives)``
     negative scores (the choice :func:`batch_loss` makes), for the Bose step."""
     if config.loss == "margin":
         return margin_ranking_loss(positive, negative, config.margin)
-    return LOSSES[config.loss](positive, negative)
+    return softmax_loss(positive, negative, single_backward)
 
 
 def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
@@ -227,7 +230,7 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
             loss, people, people_emb = bose_batch_loss(model, batch, negatives, debiasing, mask,
                                                        lambda positive, negative: link_loss(positive, negative, config))
         else:
-            loss = batch_loss(model, batch, negatives, config, debiasing)
+            loss = batch_loss(model, batch, negatives, config, debiasing, single_backward=True)
         if not torch.isfinite(loss):
             raise RunError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; "
                            "the last good checkpoint is kept")

@@ -105,6 +105,23 @@ def test_softmax_loss_value_and_gradient_equal_autograd_reference(offset):
                                                    negative.detach().requires_grad_()))
 
 
+def test_softmax_loss_single_backward_gives_the_same_gradient_once():
+    generator = torch.Generator().manual_seed(1)
+    positive = torch.randn(6, generator=generator, dtype=torch.double, requires_grad=True)
+    negative = torch.randn(6, 4, generator=generator, dtype=torch.double, requires_grad=True)
+    grads = []
+    for single_backward in (False, True):
+        loss = softmax_loss(positive, negative, single_backward)
+        grads.append(torch.autograd.grad(3.0 * loss, (positive, negative), retain_graph=True))
+        if single_backward:  # the saved exponentials became the gradient: no second pass
+            with pytest.raises(RuntimeError, match="second backward"):
+                torch.autograd.grad(loss, negative)
+        else:
+            assert torch.equal(torch.autograd.grad(3.0 * loss, negative)[0], grads[0][1])
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert torch.equal(grads[0][1], grads[1][1])
+
+
 def test_margin_loss_zero_when_margin_holds_and_linear_otherwise():
     assert margin_ranking_loss(torch.tensor([5.0]), torch.tensor([[1.0, 2.0]]), margin=1.0).item() == 0.0
     # pairs: 1 - 1 + 0.5 = 0.5 and 1 - 1 + 2 = 2 -> mean 1.25

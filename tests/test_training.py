@@ -126,3 +126,8 @@ def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
 def test_unknown_config_field_is_an_error():
     with pytest.raises(RunError, match="unknown field"):
         TrainConfig.from_dict({"embedding_dimension": 3})
+
+
+def test_unknown_loss_is_an_error():
+    with pytest.raises(RunError, match="loss must be softmax or margin, got 'hinge'"):
+        TrainConfig(loss="hinge")
