@@ -89,3 +89,33 @@ def test_relation_mrr_change_of_a_model_against_itself_is_zero(tiny_kg):
     assert frame["relation"].tolist() == ["lives_in"]
     assert frame["change_percent"].tolist() == [0.0]
     assert compare.relation_mrr_change(model, model, tiny_kg, ["lives_in"], split="test", min_ranks=10).empty
+
+
+def _gender_model(kg, men, women):
+    """2-D dot TransE: male (1, 0), female (0, 0), so the gender relation reads direction (1, 0)."""
+    model = TransE(kg.n_entities, kg.n_relations, 2, comparator="dot")
+    with torch.no_grad():
+        model.entity.weight.zero_()
+        model.relation.weight.zero_()
+        model.entity.weight[kg.entity_id("male")] = torch.tensor([1.0, 0.0])
+        for person in kg.humans.tolist():
+            vector = men if kg.entities[person] in ("bob", "dan", "fred") else women
+            model.entity.weight[person] = torch.tensor(vector)
+    return model
+
+
+def test_probe_without_reading_directions_sees_only_what_lies_elsewhere(tiny_kg):
+    runs = {"Basic": SimpleNamespace(model=_gender_model(tiny_kg, (1.0, 1.0), (0.0, -1.0))),  # also along (0, 1)
+            "KL": SimpleNamespace(model=_gender_model(tiny_kg, (1.0, 0.0), (-1.0, 0.0))),  # only along (1, 0)
+            "Bose": SimpleNamespace(model=None),  # filtered embeddings: left out
+            "l2": SimpleNamespace(model=TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2"))}
+    bias = pd.DataFrame({"method": ["Basic", "KL", "l2"], "attribute": "gender", "probe_accuracy": [0.9, 0.8, 0.7]})
+    frame = compare.probe_without_reading_directions(runs, tiny_kg, bias, n_epochs=300, validation_fraction=0)
+    assert frame["method"].tolist() == ["Basic", "KL"]  # Bose and the distance model are skipped
+    assert frame["n_directions"].tolist() == [1, 1]
+    assert frame["probe_accuracy"].tolist() == [0.9, 0.8]  # as trained: from the bias table
+    by_method = frame.set_index("method")
+    # Basic keeps men at (0, 1) and women at (0, -1): the probe still tells them apart
+    assert by_method.loc["Basic", "probe_without_directions"] == 1.0
+    # KL's people all become (0, 0): nothing left, so the probe can only guess one class
+    assert by_method.loc["KL", "probe_without_directions"] == by_method.loc["KL", "most_frequent"] < 1

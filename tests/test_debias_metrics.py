@@ -8,9 +8,9 @@ import torch
 
 from kgbias import TrainConfig, train
 from kgbias.data.toy import toy_kg
-from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, score_difference,
-                                   score_differences)
-from kgbias.models import TransE
+from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, reading_directions, score_difference,
+                                   score_differences, without_reading_directions)
+from kgbias.models import ComplEx, TransE
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -208,3 +208,59 @@ def test_stronger_kl_training_brings_the_probe_towards_the_majority_class(toy_ru
     # measured at weight 10: probe 0.783 vs most frequent 0.750 (Basic 0.858), score difference
     # -0.21 (it overshoots), test MRR 0.154 (Basic 0.222)
     assert excess(toy_runs["kl10"]) < 0.5 * excess(toy_runs["basic"])
+
+
+def test_reading_directions_by_hand_for_gender(tiny_kg):
+    # score = <e_p + r, e_v>: male - female = <e_p + r, (1, -1)>, so the only direction read is (1, -1)
+    model = hand_set_transe(tiny_kg, {**PEOPLE, "male": (1, 0), "female": (0, 1), "paris": (5, 1)}, {"gender": (1, 0)})
+    directions = reading_directions(model, tiny_kg, "gender")
+    assert directions.shape == (1, 2)
+    assert directions[0].abs().tolist() == pytest.approx([2 ** -0.5] * 2)
+    assert float(directions[0, 0] * directions[0, 1]) < 0
+    projected = without_reading_directions(model, tiny_kg, "gender")
+    weight = projected.entity.weight
+    # ann (0, 2) has component -sqrt(2) along (1, -1)/sqrt(2): (0, 2) + (1, -1) = (1, 1); bob (3, 0): (1.5, 1.5)
+    assert weight[tiny_kg.entity_id("ann")].tolist() == pytest.approx([1, 1])
+    assert weight[tiny_kg.entity_id("bob")].tolist() == pytest.approx([1.5, 1.5])
+    assert weight[tiny_kg.entity_id("paris")].tolist() == [5, 1]  # not a person: unchanged
+    assert model.entity.weight[tiny_kg.entity_id("ann")].tolist() == [0, 2]  # the original is untouched
+    # what is left of male - female is <r, (1, -1)> = 1 for everyone: +1 for men, -1 for women
+    frame = score_differences(projected, tiny_kg, "gender")
+    by_person = {tiny_kg.entities[p]: d for p, d in zip(frame["person"], frame["difference"])}
+    assert by_person == pytest.approx({"ann": -1, "bob": 1, "cat": -1, "dan": 1, "eve": -1, "fred": 1})
+
+
+def test_reading_directions_span_every_difference_of_values(tiny_kg):
+    # nurse (1, 0), doctor (0, 1), pilot (1, 1): doctor - nurse and pilot - nurse span the plane
+    model = hand_set_transe(tiny_kg, {**PEOPLE, "nurse": (1, 0), "doctor": (0, 1), "pilot": (1, 1)})
+    assert reading_directions(model, tiny_kg, "profession", n_values=3).shape == (2, 2)
+    projected = without_reading_directions(model, tiny_kg, "profession", n_values=3)
+    assert projected.entity.weight[tiny_kg.humans].abs().max() < 1e-6
+    # the top 2 are nurse and doctor: one direction, (-1, 1) / sqrt(2)
+    directions = reading_directions(model, tiny_kg, "profession", n_values=2)
+    assert directions.shape == (1, 2)
+    assert directions[0].abs().tolist() == pytest.approx([2 ** -0.5] * 2)
+
+
+def test_without_reading_directions_for_complex_leaves_one_difference_for_everyone(tiny_kg):
+    torch.manual_seed(0)
+    model = ComplEx(tiny_kg.n_entities, tiny_kg.n_relations, 3)
+    with torch.no_grad():
+        model.entity.weight.normal_()
+        model.relation.weight.normal_()
+    projected = without_reading_directions(model, tiny_kg, "gender")
+    male, female = tiny_kg.entity_id("male"), tiny_kg.entity_id("female")
+    gender = torch.full((6,), tiny_kg.attribute_relation("gender"))
+    scores = projected.score_tails(tiny_kg.humans, gender)
+    gaps = scores[:, male] - scores[:, female]
+    assert gaps.max() - gaps.min() < 1e-5  # no person's own embedding moves it any more
+    before = model.score_tails(tiny_kg.humans, gender)
+    assert (before[:, male] - before[:, female]).std() > 0.1
+
+
+def test_reading_directions_need_a_score_affine_in_the_person(tiny_kg):
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator="l2")
+    with torch.no_grad():
+        model.entity.weight.normal_()
+    with pytest.raises(ValueError, match="not affine in the person's embedding"):
+        reading_directions(model, tiny_kg, "gender")

@@ -20,7 +20,7 @@ from ..evaluate import link_prediction
 from ..graph import KnowledgeGraph
 from ..models import KGModel
 from .whitelists import load_whitelist, resolve_whitelist
-from .metrics import PAPER_ATTRIBUTES, bias_summary
+from .metrics import PAPER_ATTRIBUTES, bias_summary, probe_accuracy, reading_directions, without_reading_directions
 
 METHODS = ("Basic", "Bose", "KL", "KL + Attr.", "Removed attributes")
 
@@ -113,6 +113,35 @@ def bias_table(runs: dict, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES, n_va
                 frames.append(frame.assign(method=label))
     frame = pd.concat(frames, ignore_index=True)
     return frame[["method", *[c for c in frame.columns if c != "method"]]]
+
+
+def probe_without_reading_directions(runs: dict, kg: KnowledgeGraph, bias: pd.DataFrame, attributes=("gender",),
+                                     n_values: int = 30, seed: int = 0, **probe_options) -> pd.DataFrame:
+    """The probe on each method's embeddings as trained (from ``bias``, :func:`bias_table`) and
+    without the directions its attribute's relation reads
+    (:func:`~kgbias.debias.metrics.without_reading_directions`).
+
+    The KL term and the difference in scores see a person only along those directions; what a
+    probe still reads after they are removed is out of their reach. Bose (filtered embeddings)
+    and models whose score is not affine in the person (distances) are left out.
+    """
+    rows = []
+    for method, run in runs.items():
+        if method == "Bose":
+            continue
+        for attribute in [a for a in attributes if a in kg.sensitive]:
+            try:
+                projected = without_reading_directions(run.model, kg, attribute, n_values)
+            except ValueError:  # not affine in the person: no fixed directions
+                continue
+            trained = bias[(bias["method"] == method) & (bias["attribute"] == attribute)].iloc[0]
+            without = probe_accuracy(projected, kg, attribute, n_values, seed=seed, **probe_options)
+            rows.append({"method": method, "attribute": attribute,
+                         "n_directions": len(reading_directions(run.model, kg, attribute, n_values)),
+                         "probe_accuracy": trained["probe_accuracy"], "probe_without_directions": without["accuracy"],
+                         "most_frequent": without["most_frequent"]})
+    return pd.DataFrame(rows, columns=["method", "attribute", "n_directions", "probe_accuracy",
+                                       "probe_without_directions", "most_frequent"])
 
 
 def wide(frame: pd.DataFrame, value: str, attributes=PAPER_ATTRIBUTES) -> pd.DataFrame:

@@ -10,7 +10,9 @@ embeddings alone (no attribute vectors added).
   person's embedding, on people it was not trained on, next to the majority-class rate
   ("Most Frequent"). A debiased embedding brings the first down to the second.
 
-:func:`bias_summary` puts both into one row per attribute.
+:func:`bias_summary` puts both into one row per attribute. :func:`without_reading_directions`
+removes from people's embeddings what the attribute's own relation reads of them, to ask what the
+rest of the embedding still tells a probe.
 """
 
 from __future__ import annotations
@@ -259,6 +261,55 @@ def probe_accuracy(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values:
     logger.info("probe %s: accuracy %.3f (most frequent %.3f) on %d people, trained on %d",
                 attribute, result["accuracy"], result["most_frequent"], len(test), len(train))
     return result
+
+
+def reading_directions(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values: int = 30) -> torch.Tensor:
+    """Orthonormal rows spanning the directions in which the attribute's relation tells its top
+    values apart, ``shape: (n_directions, embedding width)``; at most ``n_values - 1`` of them.
+
+    For a model whose score ``g(e, r, v)`` is affine in the person's embedding ``e``
+    (``g = e . a_v + c_v``: TransE with a dot comparator, DistMult, ComplEx), only ``e . (a_v - a_u)``
+    makes one value score above another for a person; the KL loss and the difference in scores see
+    nothing else of ``e``. A distance comparator is not affine in ``e``: ``ValueError``.
+    """
+    values = top_values_for(kg, attribute, n_values)
+    relation = torch.tensor([kg.attribute_relation(attribute)], device=model.entity.weight.device)
+    value_emb = model.entity.weight.detach()[values.to(relation.device)]
+
+    def scores(person: torch.Tensor) -> torch.Tensor:  # (width,) -> (n_values,)
+        return model.compare(model.query(person.unsqueeze(0), relation), value_emb, pairwise=False)[0]
+
+    width = value_emb.shape[1]
+    generator = torch.Generator().manual_seed(0)
+    jacobians = [torch.autograd.functional.jacobian(scores, point.to(value_emb.device)) for point in
+                 (torch.zeros(width), torch.randn(width, generator=generator))]  # (n_values, width) each
+    if not torch.allclose(jacobians[0], jacobians[1], rtol=1e-4, atol=1e-5 * float(jacobians[0].abs().max())):
+        raise ValueError(f"{type(model).__name__}'s score is not affine in the person's embedding "
+                         "(a distance comparator?): no fixed directions to remove")
+    differences = (jacobians[0][1:] - jacobians[0][:1]).T  # (width, n_values - 1)
+    basis, triangle = torch.linalg.qr(differences)
+    scale = triangle.diagonal().abs()
+    keep = scale > 1e-6 * scale.max() if len(scale) else scale.bool()
+    return basis[:, keep].T
+
+
+def without_reading_directions(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values: int = 30) -> KGModel:
+    """A copy of ``model`` whose people's embeddings lose their component along
+    :func:`reading_directions`; other entities and every relation are unchanged.
+
+    The copy's scores no longer tell the attribute's values apart for any person (the difference
+    in scores is the same for everyone), so a probe's accuracy on it measures what the rest of the
+    embedding still says about the attribute: the part that a loss on those scores, such as the KL
+    term, does not see.
+    """
+    directions = reading_directions(model, kg, attribute, n_values)
+    projected = copy.deepcopy(model)
+    with torch.no_grad():
+        weight = projected.entity.weight
+        people = kg.humans.to(weight.device)
+        rows = weight[people]
+        weight[people] = rows - (rows @ directions.T) @ directions
+    return projected
 
 
 @contextmanager
