@@ -64,5 +64,3 @@ def margin_ranking_loss(positive: torch.Tensor, negative: torch.Tensor, margin: 
     """``mean(max(0, margin - s_pos + s_neg))`` over every (positive, negative) pair."""
     return F.relu(margin - positive.unsqueeze(1) + negative).mean()
 
-
-LOSSES = {"softmax": softmax_loss, "margin": margin_ranking_loss}

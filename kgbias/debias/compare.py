@@ -134,13 +134,13 @@ def probe_without_reading_directions(runs: dict, kg: KnowledgeGraph, bias: pd.Da
             continue
         for attribute in [a for a in attributes if a in kg.sensitive]:
             try:
-                projected = without_reading_directions(run.model, kg, attribute, n_values)
+                directions = reading_directions(run.model, kg, attribute, n_values)
             except ValueError:  # not affine in the person: no fixed directions
                 continue
+            projected = without_reading_directions(run.model, kg, attribute, n_values, directions)
             trained = bias[(bias["method"] == method) & (bias["attribute"] == attribute)].iloc[0]
             without = probe_accuracy(projected, kg, attribute, n_values, seed=seed, **probe_options)
-            rows.append({"method": method, "attribute": attribute,
-                         "n_directions": len(reading_directions(run.model, kg, attribute, n_values)),
+            rows.append({"method": method, "attribute": attribute, "n_directions": len(directions),
                          "probe_accuracy": trained["probe_accuracy"], "probe_without_directions": without["accuracy"],
                          "most_frequent": without["most_frequent"]})
     return pd.DataFrame(rows, columns=["method", "attribute", "n_directions", "probe_accuracy",

@@ -293,16 +293,18 @@ def reading_directions(model: KGModel, kg: KnowledgeGraph, attribute: str, n_val
     return basis[:, keep].T
 
 
-def without_reading_directions(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values: int = 30) -> KGModel:
+def without_reading_directions(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values: int = 30,
+                               directions: torch.Tensor | None = None) -> KGModel:
     """A copy of ``model`` whose people's embeddings lose their component along
-    :func:`reading_directions`; other entities and every relation are unchanged.
+    :func:`reading_directions` (``directions``, when the caller has them); other entities and
+    every relation are unchanged.
 
     The copy's scores no longer tell the attribute's values apart for any person (the difference
     in scores is the same for everyone), so a probe's accuracy on it measures what the rest of the
     embedding still says about the attribute: the part that a loss on those scores, such as the KL
     term, does not see.
     """
-    directions = reading_directions(model, kg, attribute, n_values)
+    directions = reading_directions(model, kg, attribute, n_values) if directions is None else directions
     projected = copy.deepcopy(model)
     with torch.no_grad():
         weight = projected.entity.weight
