@@ -73,14 +73,27 @@ class KnownAnswers:
         self.keys = queries[order]
         self.answers = answers[order]
 
+    def to(self, device) -> "KnownAnswers":
+        """The same answers on ``device``, so filtering happens where the scores are."""
+        moved = object.__new__(KnownAnswers)
+        moved.n_relation_slots = self.n_relation_slots
+        moved.keys, moved.answers = self.keys.to(device), self.answers.to(device)
+        return moved
+
     def mask(self, entity: torch.Tensor, relation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(row, column)`` index pairs of every known answer of each query in the batch."""
-        keys = entity * self.n_relation_slots + relation
+        """``(row, column)`` index pairs of every known answer of each query in the batch.
+
+        Computed on the device of the stored answers (see :meth:`to`).
+        """
+        device = self.keys.device
+        keys = entity.to(device) * self.n_relation_slots + relation.to(device)
         start = torch.searchsorted(self.keys, keys, side="left")
         end = torch.searchsorted(self.keys, keys, side="right")
         counts = end - start
-        rows = torch.repeat_interleave(torch.arange(len(keys)), counts)
-        offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        rows = torch.repeat_interleave(torch.arange(len(keys), device=device), counts)
+        n_answers = int(counts.sum())
+        offsets = (torch.arange(n_answers, device=device)
+                   - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts, output_size=n_answers))
         columns = self.answers[torch.repeat_interleave(start, counts) + offsets]
         return rows, columns
 
@@ -91,17 +104,21 @@ def rank_triples(model: KGModel, triples: torch.Tensor, known: KnownAnswers | No
     """Tail ranks and head ranks of every triple, ``shape: (n_triples,)`` each.
 
     ``known=None`` gives raw ranks; otherwise the known answers other than the true one are
-    removed from the candidates.
+    removed from the candidates. Scores are filtered and ranked on the model's device: copying
+    them to the CPU cost most of a GPU evaluation. Ranks come back on the CPU.
     """
     device = model.entity.weight.device
     n_relations = model.n_relations
+    if known is not None:
+        known = known.to(device)
+    triples = triples.to(device)
     tail_ranks, head_ranks = [], []
     for start in range(0, len(triples), batch_size):
         batch = triples[start:start + batch_size]
         h, r, t = batch.T
+        rows = torch.arange(len(batch), device=device)
         for entity, relation, answer, out in ((h, r, t, tail_ranks), (t, r + n_relations, h, head_ranks)):
-            scores = model.score_tails(entity.to(device), relation.to(device)).float().cpu()
-            rows = torch.arange(len(batch))
+            scores = model.score_tails(entity, relation).float()
             true_score = scores[rows, answer].clone()
             if known is not None:
                 mask_rows, mask_columns = known.mask(entity, relation)
@@ -109,7 +126,8 @@ def rank_triples(model: KGModel, triples: torch.Tensor, known: KnownAnswers | No
                 scores[rows, answer] = true_score
             out.append(ranks_from_scores(true_score, scores, ties))
     empty = torch.zeros(0, dtype=torch.double)
-    return (torch.cat(tail_ranks) if tail_ranks else empty), (torch.cat(head_ranks) if head_ranks else empty)
+    return ((torch.cat(tail_ranks).cpu() if tail_ranks else empty),
+            (torch.cat(head_ranks).cpu() if head_ranks else empty))
 
 
 def evaluation_triples(kg: KnowledgeGraph, split: str, exclude_sensitive: bool = False) -> torch.Tensor:
