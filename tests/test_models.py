@@ -111,15 +111,25 @@ def test_softmax_loss_single_backward_gives_the_same_gradient_once():
     negative = torch.randn(6, 4, generator=generator, dtype=torch.double, requires_grad=True)
     grads = []
     for single_backward in (False, True):
-        loss = softmax_loss(positive, negative, single_backward)
+        scores = negative * 1.0  # not a leaf: single_backward overwrites it
+        loss = softmax_loss(positive, scores, single_backward)
         grads.append(torch.autograd.grad(3.0 * loss, (positive, negative), retain_graph=True))
-        if single_backward:  # the saved exponentials became the gradient: no second pass
+        if single_backward:  # the scores became the exponentials, then the gradient: no second pass
+            assert not torch.equal(scores, negative)
             with pytest.raises(RuntimeError, match="second backward"):
                 torch.autograd.grad(loss, negative)
         else:
+            assert torch.equal(scores, negative)
             assert torch.equal(torch.autograd.grad(3.0 * loss, negative)[0], grads[0][1])
     assert torch.equal(grads[0][0], grads[1][0])
     assert torch.equal(grads[0][1], grads[1][1])
+    with pytest.raises(RuntimeError, match="leaf"):  # a leaf cannot be consumed
+        softmax_loss(positive, negative, single_backward=True)
+    saved = negative * 1.0
+    squared = saved ** 2  # saves ``saved`` for its backward
+    loss = softmax_loss(positive, saved, single_backward=True) + squared.sum()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
 
 
 def test_margin_loss_zero_when_margin_holds_and_linear_otherwise():
