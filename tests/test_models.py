@@ -105,6 +105,27 @@ def test_softmax_loss_value_and_gradient_equal_autograd_reference(offset):
                                                    negative.detach().requires_grad_()))
 
 
+@pytest.mark.parametrize("single_backward", [False, True])
+def test_softmax_loss_far_negatives_contribute_nothing(single_backward):
+    """Negatives far below their row's best (exp underflows in float32) add nothing: the floor
+    that keeps torch's exp on its fast path changes neither the loss nor the other gradients."""
+    positive = torch.tensor([2.0, -1.0], requires_grad=True)
+    near = torch.tensor([[0.5, 1.5], [0.0, -2.0]])
+    for gap in (100.0, 1000.0, 1e6):  # every far score is beyond float32 exp's range
+        far = torch.full((2, 3), -gap)
+        negative = torch.cat([near, far], 1).requires_grad_()
+        loss = softmax_loss(positive, negative * 1.0, single_backward)
+        loss.backward()
+        logits = torch.cat([positive.detach().unsqueeze(1), near], 1).double()
+        expected = (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+        probabilities = torch.softmax(logits, 1) / 2  # d mean / d score
+        assert torch.allclose(negative.grad[:, :2].double(), probabilities[:, 1:], rtol=1e-5)
+        assert (negative.grad[:, 2:] >= 0).all() and (negative.grad[:, 2:] < 1e-25).all()
+        assert torch.allclose(positive.grad.double(), probabilities[:, 0] - 0.5, rtol=1e-5)
+        positive.grad = None
+
+
 def test_softmax_loss_single_backward_gives_the_same_gradient_once():
     generator = torch.Generator().manual_seed(1)
     positive = torch.randn(6, generator=generator, dtype=torch.double, requires_grad=True)
