@@ -57,6 +57,20 @@ def test_claims_against_basic_by_hand():
     assert claims["met"].tolist() == [True, False]  # religion: 25% of Basic and 0.10 above the majority
 
 
+def test_sweep_claims_per_weight_by_hand():
+    link = pd.DataFrame({"method": ["Basic", "KL"], "mrr": [0.30, 0.20]})
+    sweep = pd.DataFrame([("KL + Attr.", "gender", 0.1, 0.76, 0.75, 10.0, 0.294),
+                          ("KL + Attr.", "gender", 0.4, 0.80, 0.75, 100.0, 0.270)],
+                         columns=["method", "attribute", "score_difference", "probe_accuracy", "most_frequent",
+                                  "weight", "mrr"])
+    found = compare.sweep_claims(sweep, _bias_rows(), link)
+    assert found["weight"].tolist() == [10.0, 100.0] and found["attribute"].tolist() == ["gender", "gender"]
+    assert found["score_difference_vs_basic"].tolist() == pytest.approx([0.05, 0.2])
+    assert found["probe_minus_most_frequent"].tolist() == pytest.approx([0.01, 0.05])
+    assert found["mrr_vs_basic"].tolist() == pytest.approx([0.98, 0.9])
+    assert found["met"].tolist() == [True, False]
+
+
 def test_seconds_per_epoch_is_the_median_after_the_first_epoch():
     history = lambda seconds: SimpleNamespace(history=pd.DataFrame({"seconds": seconds}))  # noqa: E731
     frame = compare.seconds_per_epoch({"Basic": history([9.0, 1.0, 2.0, 3.0]), "KL": history([5.0, 4.0, 4.0, 100.0])})

@@ -259,21 +259,39 @@ def claims(bias: pd.DataFrame, link: pd.DataFrame, method: str = "KL + Attr.") -
 
 
 def weight_sweep(base: TrainConfig, weights, kg: KnowledgeGraph, whitelist: str | None = None,
-                 n_values: int = 30, seed: int = 0, **probe_options) -> pd.DataFrame:
+                 n_values: int = 30, seed: int = 0, attributes=None, methods=("KL", "KL + Attr."),
+                 **probe_options) -> pd.DataFrame:
     """Table 1 and Figures 3-4: KL and KL + Attr. trained with one ``w_KL`` for every attribute.
 
     One row per (method, weight, attribute): test MRR (sensitive triples removed), difference in
-    scores and probe accuracy (with the majority rate).
+    scores and probe accuracy (with the majority rate). ``attributes`` (default: every paper
+    attribute of ``kg``) are the ones debiased, and measured; ``methods``, the ones trained.
     """
     from ..training import train  # late: training imports this package
 
-    attributes = [a for a in PAPER_ATTRIBUTES if a in kg.sensitive]
+    attributes = [a for a in (attributes or PAPER_ATTRIBUTES) if a in kg.sensitive]
     frames = []
     for weight in weights:
         weighted = replace(base, debias_weights={a: float(weight) for a in attributes})
-        for method in ("KL", "KL + Attr."):
+        for method in methods:
             run = train(method_config(weighted, method, whitelist), kg=kg)
             frame = bias_table({method: run}, kg, attributes, n_values, seed, **probe_options)
             frames.append(frame.assign(weight=float(weight),
                                        mrr=run.metrics["test_without_sensitive"]["mrr_filtered"]))
     return pd.concat(frames, ignore_index=True)
+
+
+def sweep_claims(sweep: pd.DataFrame, bias: pd.DataFrame, link: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claims` for every (method, weight) of a :func:`weight_sweep`, against the Basic rows
+    of ``bias`` and ``link``: one row per (method, weight, attribute)."""
+    frames = []
+    for (method, weight), rows in sweep.groupby(["method", "weight"], sort=False):
+        label = f"{method} w={weight:g}"
+        swept_bias = pd.concat([bias[bias["method"] == "Basic"], rows.assign(method=label)], ignore_index=True)
+        swept_link = pd.concat([link[link["method"] == "Basic"][["method", "mrr"]],
+                                pd.DataFrame({"method": [label], "mrr": [rows["mrr"].iloc[0]]})], ignore_index=True)
+        found = claims(swept_bias[swept_bias["attribute"].isin(rows["attribute"])], swept_link, label)
+        frames.append(found.assign(method=method, weight=weight))
+    columns = ["method", "weight", "attribute", "score_difference_vs_basic", "probe_minus_most_frequent",
+               "mrr_vs_basic", "met"]
+    return pd.concat(frames, ignore_index=True)[columns]
