@@ -17,6 +17,8 @@ def softmax_loss(positive: torch.Tensor, negative: torch.Tensor, single_backward
     """Cross-entropy of a softmax over each positive and its negatives, all mass on the positive.
 
     Fisher et al. (2020b), §3: ``L_CE = -s_pos + log(exp(s_pos) + sum_n exp(s_n))``, averaged.
+    Negative scores more than ``-EXP_FLOOR`` below their row's largest score count as exactly
+    that far below: the loss and the other gradients are unchanged in float32.
 
     Parameters
     ----------
@@ -39,7 +41,8 @@ def softmax_loss(positive: torch.Tensor, negative: torch.Tensor, single_backward
 
 
 class _SoftmaxLoss(torch.autograd.Function):
-    """``mean(logsumexp([s_pos, s_neg]) - s_pos)`` in five passes over the negatives' scores.
+    """``mean(logsumexp([s_pos, s_neg]) - s_pos)`` in six passes over the negatives' scores
+    (maximum, shift, floor, exp, sum; the backward's scaling).
 
     Autograd's ``cat`` + ``logsumexp`` copies the (batch, n_negatives) matrix and recomputes its
     exponentials in the backward pass; here the exponentials are kept and scaled in place into
