@@ -55,8 +55,10 @@ def brute_force_ranks(model, triples, known_triples, ties):
     return torch.tensor(ranks["tail"], dtype=torch.double), torch.tensor(ranks["head"], dtype=torch.double)
 
 
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 @pytest.mark.parametrize("ties", ["optimistic", "pessimistic", "realistic"])
-def test_filtered_ranks_match_brute_force_including_ties(ties):
+def test_filtered_ranks_match_brute_force_including_ties(ties, device):
+    """Filtering and ranking run where the model is; ranks come back on the CPU, unchanged."""
     torch.manual_seed(0)
     n_entities, n_relations = 12, 3
     model = TransE(n_entities, n_relations, 4)
@@ -67,31 +69,14 @@ def test_filtered_ranks_match_brute_force_including_ties(ties):
     triples = torch.stack([torch.randint(n_entities, (40,)), torch.randint(n_relations, (40,)),
                            torch.randint(n_entities, (40,))], 1).unique(dim=0)
     known = KnownAnswers(triples, n_relations)
-    test = triples[::3]
-    tail, head = rank_triples(model, test, known, ties, batch_size=7)
-    expected_tail, expected_head = brute_force_ranks(model, test, triples, ties)
-    assert torch.equal(tail, expected_tail)
-    assert torch.equal(head, expected_head)
-
-
-@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-def test_ranks_on_a_device_equal_the_brute_force_reference(device):
-    """Filtering and ranking run where the model is; ranks come back on the CPU, unchanged."""
-    torch.manual_seed(1)
-    n_entities, n_relations = 15, 2
-    model = TransE(n_entities, n_relations, 3)
-    with torch.no_grad():
-        model.entity.weight.copy_(torch.randint(-1, 2, (n_entities, 3)).float())
-        model.relation.weight.copy_(torch.randint(-1, 2, (2 * n_relations, 3)).float())
-    triples = torch.stack([torch.randint(n_entities, (50,)), torch.randint(n_relations, (50,)),
-                           torch.randint(n_entities, (50,))], 1).unique(dim=0)
-    known = KnownAnswers(triples, n_relations)
     moved = known.to(device)
     assert moved.keys.device.type == device and known.keys.device.type == "cpu"
-    tail, head = rank_triples(model.to(device), triples, known, batch_size=4)
+    test = triples[::3]
+    tail, head = rank_triples(model.to(device), test, known, ties, batch_size=7)
     assert tail.device.type == "cpu" and head.device.type == "cpu"
-    expected_tail, expected_head = brute_force_ranks(model.cpu(), triples, triples, "realistic")
-    assert torch.equal(tail, expected_tail) and torch.equal(head, expected_head)
+    expected_tail, expected_head = brute_force_ranks(model.cpu(), test, triples, ties)
+    assert torch.equal(tail, expected_tail)
+    assert torch.equal(head, expected_head)
 
 
 def test_filtering_never_removes_the_answer_and_never_raises_rank(tiny_kg):
