@@ -72,6 +72,15 @@ class KGModel(nn.Module):
     def compare(self, query: torch.Tensor, t_emb: torch.Tensor, pairwise: bool) -> torch.Tensor:
         raise NotImplementedError
 
+    def head_form(self, r_emb: torch.Tensor, t_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(keys, bias)`` with ``score(h, r_i, t_i) = h . keys_i + bias_i`` for every head ``h``,
+        when the score is affine in the head (dot comparators); None otherwise.
+
+        ``r_emb, t_emb: (n, width)`` give ``keys: (n, width)`` and ``bias: (n,)``. The KL loss scores
+        a batch of people against every (relation, value) pair with one product through it.
+        """
+        return None
+
     def score_embeddings(self, h_emb: torch.Tensor, r: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
         """Scores of aligned rows: ``h_emb, t_emb: (batch_size, width)``, ``r: (batch_size,)``."""
         return self.compare(self.query(h_emb, r), t_emb, pairwise=True)
@@ -130,6 +139,11 @@ class TransE(KGModel):
             return _NegativeL2.apply(query, t_emb)
         return -torch.cdist(query, t_emb, p=1.0)
 
+    def head_form(self, r_emb, t_emb):
+        if self.comparator != "dot":
+            return None
+        return t_emb, (r_emb * t_emb).sum(-1)  # <h + r, t> = h . t + r . t
+
 
 class ComplEx(KGModel):
     """ComplEx (Trouillon et al. 2016): ``score = Re(<h, r, conj(t)>)``.
@@ -154,6 +168,13 @@ class ComplEx(KGModel):
 
     def compare(self, query, t_emb, pairwise):
         return (query * t_emb).sum(-1) if pairwise else query @ t_emb.T
+
+    def head_form(self, r_emb, t_emb):
+        # Re(<h, r, conj(t)>) = <h, conj(r) * t> over (real, imaginary) halves
+        r_re, r_im = r_emb.chunk(2, dim=-1)
+        t_re, t_im = t_emb.chunk(2, dim=-1)
+        keys = torch.cat([r_re * t_re + r_im * t_im, r_re * t_im - r_im * t_re], dim=-1)
+        return keys, torch.zeros_like(keys[:, 0])
 
 
 MODELS = {"transe": TransE, "complex": ComplEx}

@@ -22,6 +22,21 @@ def test_kl_is_zero_for_equal_scores_and_known_otherwise():
         pytest.approx(-torch.log_softmax(torch.tensor([0.0, 5.0]), 0)[0].item())
 
 
+@pytest.mark.parametrize("comparator", ["dot", "l2"])
+def test_loss_is_zero_when_every_value_scores_alike(tiny_kg, comparator):
+    """Values with one embedding score alike for every person: KL to uniform is 0 (up to rounding,
+    far below a single person's KL otherwise)."""
+    torch.manual_seed(0)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator=comparator, init_std=0.5)
+    debiasing = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0, "profession": 1.0})
+    people = torch.arange(6)
+    assert debiasing.loss(model, people).item() > 1e-2
+    with torch.no_grad():
+        for values in debiasing.values:
+            model.entity.weight[values] = model.entity.weight[values[0]].clone()
+    assert debiasing.loss(model, people).item() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_gradient_reaches_only_the_people(tiny_kg):
     torch.manual_seed(0)
     model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
@@ -38,11 +53,12 @@ def test_gradient_reaches_only_the_people(tiny_kg):
 
 def test_weights_scale_each_attribute(tiny_kg):
     torch.manual_seed(0)
-    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, init_std=0.5)
     people = torch.arange(6)
     gender = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0}).loss(model, people)
     profession = KLDebiasing.from_graph(tiny_kg, {"profession": 1.0}).loss(model, people)
     both = KLDebiasing.from_graph(tiny_kg, {"gender": 2.0, "profession": 3.0}).loss(model, people)
+    assert gender.item() > 1e-3 and profession.item() > 1e-3
     # paper 2: L_KL = 1/P 1/J sum_p sum_j KL, with a weight per attribute: the mean over the J = 2
     assert both.item() == pytest.approx((2 * gender.item() + 3 * profession.item()) / 2, rel=1e-5)
 

@@ -176,3 +176,20 @@ def test_l2_all_pairs_gradient_matches_autograd_reference():
     got = torch.autograd.grad(model.compare(query, t_emb, pairwise=False), (query, t_emb), grad)
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize("model_class, comparator", [(TransE, "dot"), (ComplEx, "dot"), (TransE, "l2")])
+def test_head_form_gives_the_score_of_any_head(model_class, comparator):
+    """score(h, r_i, t_i) = h . keys_i + bias_i for every head (dot models); None for distances."""
+    torch.manual_seed(0)
+    model = model_class(5, 3, 4, comparator=comparator, init_std=0.5)
+    r, t = torch.tensor([0, 4, 5]), torch.tensor([1, 2, 3])
+    form = model.head_form(model.relation(r), model.entity(t))
+    if comparator != "dot":
+        assert form is None
+        return
+    keys, bias = form
+    heads = torch.randn(7, model.entity.embedding_dim)
+    for i in range(len(r)):
+        expected = model.score_embeddings(heads, r[i].expand(7), model.entity(t[i]).expand(7, -1))
+        torch.testing.assert_close(heads @ keys[i] + bias[i], expected, rtol=1e-5, atol=1e-6)

@@ -245,6 +245,9 @@ class AttributeAwareModel(nn.Module):
     def compare(self, query, t_emb, pairwise):
         return self.base.compare(query, t_emb, pairwise)
 
+    def head_form(self, r_emb, t_emb):
+        return self.base.head_form(r_emb, t_emb)
+
     # --- scoring with vectors -------------------------------------------------------------------
     def offsets(self, bits: torch.Tensor, entity_ids: torch.Tensor) -> torch.Tensor:
         """``shape: (n, width)``: sum of A_j(entity_ids[i]) over the attributes j set in ``bits[i]``."""

@@ -98,15 +98,20 @@ class KLDebiasing:
                    values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human)
 
     def __post_init__(self):
-        # every attribute's values in one padded table, so that the loss is one batched product
+        # every attribute's values as one padded table, so that the loss is one batched product
         width = max((len(v) for v in self.values), default=0)
-        self._value_table = torch.zeros(len(self.values), width, dtype=torch.long, device=self.relations.device)
-        self._valid = torch.zeros(len(self.values), width, dtype=torch.bool, device=self.relations.device)
-        self._target_table = torch.zeros(len(self.values), width, device=self.relations.device)
+        device = self.relations.device
+        self._value_table = torch.zeros(len(self.values), width, dtype=torch.long, device=device)
+        self._valid = torch.zeros(len(self.values), width, dtype=torch.bool, device=device)
+        self._target_table = torch.zeros(len(self.values), width, device=device)
         for j, (values, target) in enumerate(zip(self.values, self.targets)):
             self._value_table[j, :len(values)] = values
             self._valid[j, :len(values)] = True
             self._target_table[j, :len(values)] = target
+        # the table's columns flattened, each with its attribute's relation (the dot models' path)
+        self._column_relations = self.relations.repeat_interleave(width)
+        self._target_sums = self._target_table.sum(1)
+        self._log_target = torch.where(self._target_table > 0, self._target_table.clamp_min(1e-30).log(), 0.0)
 
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
@@ -114,22 +119,23 @@ class KLDebiasing:
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples."""
-        entities = torch.unique(torch.cat([batch[:, 0], batch[:, 2]]))
-        return entities[self.is_human[entities]]
+        entities = torch.cat([batch[:, 0], batch[:, 2]])
+        return torch.unique(entities[self.is_human[entities]])  # filtered first: a shorter sort
 
     def loss(self, model: KGModel, people: torch.Tensor) -> torch.Tensor:
         """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people."""
-        if people.numel() == 0:
+        if people.numel() == 0 or self._value_table.shape[1] == 0:
             return model.entity.weight.new_zeros(())
         person_emb = model.entity(people)
-        if getattr(model, "comparator", None) == "dot":  # every attribute in one batched product
-            relation_emb = model.relation.weight.index_select(0, self.relations).detach()  # (J, width)
-            queries = model.transform(person_emb.unsqueeze(0), relation_emb.unsqueeze(1))  # (J, P, width)
-            value_emb = model.entity.weight[self._value_table].detach()  # (J, M, width), padded
-            scores = torch.bmm(queries, value_emb.transpose(1, 2))
-            scores = scores.masked_fill(~self._valid.unsqueeze(1), -torch.inf)  # padding: probability 0
-            kl = kl_to_target(scores, self._target_table.unsqueeze(1))  # (J, P); padding has target 0
-            return (self.weights * kl.mean(1)).mean()
+        n_attributes, width = self._value_table.shape
+        with torch.no_grad():  # relations and values are frozen for this term
+            form = model.head_form(model.relation.weight.index_select(0, self._column_relations),
+                                   model.entity.weight.index_select(0, self._value_table.flatten()))
+        if form is not None:  # dot models: every attribute in one product, the gradient written out
+            keys, bias = form
+            bias = bias.masked_fill(~self._valid.flatten(), _PADDING)
+            return _KLToTarget.apply(person_emb, keys, bias, self._target_table, self._target_sums,
+                                     self._log_target, self.weights / n_attributes)
         total = person_emb.new_zeros(())  # distances: one attribute at a time
         for j in range(len(self.attributes)):
             relation_emb = model.relation.weight[self.relations[j]].detach().expand_as(person_emb)
@@ -137,3 +143,37 @@ class KLDebiasing:
             scores = model.compare(model.transform(person_emb, relation_emb), value_emb, pairwise=False)
             total = total + self.weights[j] * kl_to_target(scores, self.targets[j]).mean()
         return total / len(self.attributes)
+
+
+# score of a padding column: its softmax probability is 0 (exp underflows) and, unlike -inf,
+# 0 * _PADDING = 0 where its zero target weighs it
+_PADDING = -1e30
+
+
+class _KLToTarget(torch.autograd.Function):
+    """``sum_j c_j mean_p KL(G_j || softmax_m(p . K_jm + b_jm))`` and its gradient, ``(G_j's sum *
+    softmax - G_j) K / P`` per person, written out.
+
+    Autograd through the log-softmax and the masked sums makes about twenty small operations, and
+    torch reduces a last dimension of 30 slowly; here the sums over values and people are one
+    matrix-vector product, ``sum_pjm c_j G_jm (log G_jm - log q_pjm)``.
+    """
+
+    @staticmethod
+    def forward(ctx, person_emb, keys, bias, target, target_sums, log_target, coefficients):
+        n_people = len(person_emb)
+        n_attributes, width = target.shape
+        scores = torch.addmm(bias, person_emb, keys.T).view(n_people, n_attributes, width)
+        log_q = torch.log_softmax(scores, dim=-1).view(n_people, n_attributes * width)
+        weighted_target = (coefficients.unsqueeze(1) * target).flatten()
+        ctx.save_for_backward(log_q, keys, weighted_target, coefficients * target_sums)
+        ctx.width = width
+        # log G - log q per entry, before the sums: at q = G the terms are exact zeros
+        return torch.mv(log_target.flatten() - log_q, weighted_target).sum() / n_people
+
+    @staticmethod
+    def backward(ctx, grad):
+        log_q, keys, weighted_target, weighted_sums = ctx.saved_tensors
+        scale = grad / len(log_q)
+        gradient = log_q.exp().mul_(weighted_sums.repeat_interleave(ctx.width)).sub_(weighted_target).mul_(scale)
+        return gradient @ keys, None, None, None, None, None, None
