@@ -13,7 +13,7 @@ from kgbias.debias.attributes import AttributeAwareModel, AttributeVectors
 from kgbias.debias.whitelists import load_whitelist
 from kgbias.errors import DataError, RunError
 from kgbias.evaluate import KnownAnswers, rank_triples
-from kgbias.models import TransE
+from kgbias.models import ComplEx, TransE
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -323,7 +323,7 @@ def twin_order(kg, vectors, batch):
     return forward + [row + 1 for row in forward]
 
 
-@pytest.mark.parametrize("comparator", ["dot", "l2"])
+@pytest.mark.parametrize("comparator", ["dot", "l2", "complex"])
 @pytest.mark.parametrize("graph", ["tiny", "toy"])
 def test_batch_scores_and_gradients_equal_the_generic_scorers(tiny_kg, tmp_path, graph, comparator):
     if graph == "tiny":
@@ -335,9 +335,12 @@ def test_batch_scores_and_gradients_equal_the_generic_scorers(tiny_kg, tmp_path,
         text = TOY_WHITELIST + "gender\tprofession\tprofession_01\nnationality\tprofession\tprofession_01\n"
         batch = kg.train[torch.randperm(len(kg.train), generator=torch.Generator().manual_seed(0))[:300]]
     generator = torch.Generator().manual_seed(1)
-    base = TransE(kg.n_entities, kg.n_relations, 3, comparator=comparator)
+    if comparator == "complex":  # dot products of a transform that is not a translation
+        base = ComplEx(kg.n_entities, kg.n_relations, 3)
+    else:
+        base = TransE(kg.n_entities, kg.n_relations, 3, comparator=comparator)
     whitelist = load_whitelist(write(tmp_path, text), kg)
-    vectors = AttributeVectors(kg, whitelist.attributes, 3)
+    vectors = AttributeVectors(kg, whitelist.attributes, base.entity.embedding_dim)
     with torch.no_grad():
         for parameter in (*base.parameters(), *vectors.parameters()):
             parameter.copy_(torch.randn(parameter.shape, generator=generator))

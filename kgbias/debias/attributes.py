@@ -112,6 +112,8 @@ class AttributeVectors(nn.Module):
                              persistent=False)
         self.register_buffer("_slot_attribute", torch.cat(slot_attribute) if n else torch.zeros(0, dtype=torch.long),
                              persistent=False)
+        self.register_buffer("_value_attribute", torch.repeat_interleave(torch.arange(n), torch.tensor(sizes, dtype=torch.long))
+                             if n else torch.zeros(0, dtype=torch.long), persistent=False)
 
     def values(self, attribute: str) -> torch.Tensor:
         """Entity ids of the attribute's values, in the order of ``vectors[attribute]``'s rows."""
@@ -164,6 +166,14 @@ class AttributeVectors(nn.Module):
         attribute, row = keep.nonzero().unbind(1)
         offsets = nn.functional.embedding_bag(bags[keep], stacked, mode="sum", padding_idx=pad)
         return rows[row], attribute, offsets
+
+    def value_counts(self, entity_ids: torch.Tensor) -> torch.Tensor:
+        """``shape: (n, n_values)``, float: 1 where an entity has a value (row of :meth:`stacked`, pad
+        excluded), else 0, so that ``value_counts(ids) @ stacked()[:-1]`` sums each entity's vectors."""
+        slots = self._table_all.index_select(0, entity_ids)
+        n_values = len(self._value_attribute)
+        counts = torch.zeros(len(entity_ids), n_values + 1, device=slots.device)
+        return counts.scatter_(1, slots, 1.0)[:, :n_values]
 
     def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of value indices into :meth:`stacked` (``pad`` where unused), and which are used."""
@@ -348,13 +358,12 @@ class AttributeAwareModel(nn.Module):
         # one lookup (one sparse gradient) with every part's offsets added in one call, then split
         # (a split's backward is one cat): queries, negatives, rescored queries and answers, queries
         # of profession rows (offsets per group, below), twins' people and values
-        ids = [queries, negatives, queries[rescored], answers[rescored], queries[profession_rows], person, value]
+        ids = [queries, negatives, queries[rescored], answers[rescored], person, value]
         rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
         no_bits = [torch.zeros_like(i) for i in ids]
-        all_bits = [query_bits, no_bits[1], *rescored_bits, no_bits[4], 1 << attribute, no_bits[6]]
+        all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, no_bits[5]]
         vectors, stacked, all_ids = self.vectors, self.vectors.stacked(), torch.cat(ids)
-        (query_emb, negative_emb, rescored_query, rescored_answer, profession_emb, person_emb,
-         value_emb) = vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split(
+        (query_emb, negative_emb, rescored_query, rescored_answer, person_emb, value_emb) = vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split(
             [len(i) for i in ids])
 
         query = base.query(query_emb, relations)
@@ -373,26 +382,32 @@ class AttributeAwareModel(nn.Module):
         negative = base.compare(query, negative_emb, pairwise=False)  # every row as the base model's
         if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
             rows = profession_rows
-            plain_query = query.index_select(0, rows)
+            dot = getattr(base, "comparator", None) == "dot"
             for group in torch.unique(negative_bits[special]):
                 columns = special[negative_bits[special] == group]
                 column_emb = negative_emb.index_select(0, columns)
-                shifted = base.query(vectors.add_offsets(profession_emb, fixed[rows] | group, queries[rows], stacked),
-                                     relations[rows])
-                change = (base.compare(shifted, column_emb, pairwise=False)
-                          - base.compare(plain_query, column_emb, pairwise=False))
+                # the attributes the profession adds to those the query already has
+                extra = vectors.offsets(group & ~fixed[rows], queries[rows], stacked)
+                if dot:  # the score is affine in the head: the change is extra . keys(r, profession)
+                    relation_emb = base.relation(relations[rows[:1]]).expand(len(columns), -1)
+                    change = extra @ base.head_form(relation_emb, column_emb)[0].T
+                else:
+                    plain_query = query.index_select(0, rows)
+                    shifted = base.query(query_emb.index_select(0, rows) + extra, relations[rows])
+                    change = (base.compare(shifted, column_emb, pairwise=False)
+                              - base.compare(plain_query, column_emb, pairwise=False))
                 negative.index_put_((rows.unsqueeze(1), columns.unsqueeze(0)), change, accumulate=True)
         rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
         if rows.numel():
-            # each attribute's offset of each negative person, looked up once for every row
-            positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
             row_bits, query_rows = candidate_bits[rows], query.index_select(0, rows)
-            if getattr(base, "comparator", None) == "dot":  # q . (n + sum_j A_j(n)) = q . n + sum_j q . A_j(n)
-                uses = (row_bits.unsqueeze(1) >> pair_attribute) & 1  # (rows, pairs)
-                change = base.compare(query_rows, pair_offsets, pairwise=False) * uses
-                change = change.new_zeros(len(rows), len(negatives)).index_add_(1, positions, change)
-                negative.index_add_(0, rows, change)
+            if getattr(base, "comparator", None) == "dot":
+                # q . (n + sum_j A_j(n)) = q . n + sum over n's values v of the row's attributes of q . vector_v:
+                # each row's products with every value vector, masked to its attributes, summed per negative
+                uses = (row_bits.unsqueeze(1) >> vectors._value_attribute) & 1  # (rows, n_values)
+                per_value = base.compare(query_rows, stacked[:-1], pairwise=False) * uses
+                negative.index_add_(0, rows, per_value @ vectors.value_counts(negatives).T)
             else:  # a distance is not linear in the candidate: a table per group of row bits
+                positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
                 for group in torch.unique(row_bits):
                     inside = (row_bits == group).nonzero().flatten()
                     used = ((group >> pair_attribute) & 1).nonzero().flatten()
