@@ -168,23 +168,30 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
     single_backward
         The loss will be backpropagated once (training): see :func:`kgbias.losses.softmax_loss`.
     """
+    # the KL term's people come from the batch's one entity lookup: a second lookup's sparse
+    # gradient would be added to the first's, which cost more than the KL term itself
+    people = debiasing.people_in(batch) if debiasing is not None else None
     if config.attribute_vectors:
         if not isinstance(model, AttributeAwareModel):
             raise TypeError("attribute_vectors needs the AttributeAwareModel of scoring_model()")
-        positive, negative = model.batch_scores(batch, negatives)  # whitelisted triples, then twins
+        # whitelisted triples, then twins; the people's plain embeddings
+        positive, negative, *person_emb = model.batch_scores(batch, negatives, people)
+        person_emb = person_emb[0] if person_emb else None
     else:
         h, r, t = batch.T
-        n_queries = 2 * len(batch)
-        # one lookup for heads, tails and negatives: one sparse gradient to coalesce, not three
-        embeddings = model.entity(torch.cat([h, t, negatives]))
-        heads = embeddings[:n_queries]  # (h, r, ?) queries, then (t, r^-1, ?)
-        queries = model.query(heads, torch.cat([r, r + model.n_relations]))
+        ids = [h, t, negatives] if people is None else [h, t, negatives, people]
+        # one lookup for heads, tails, negatives (and people): one sparse gradient, and split, whose
+        # backward is one concatenation where each slice's would fill a zero table of the whole
+        heads, negative_emb, *person_emb = model.entity(torch.cat(ids)).split(
+            [2 * len(batch), *(len(i) for i in ids[2:])])
+        person_emb = person_emb[0] if person_emb else None
+        queries = model.query(heads, torch.cat([r, r + model.n_relations]))  # (h, r, ?), then (t, r^-1, ?)
         positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
-        negative = model.compare(queries, embeddings[n_queries:], pairwise=False)
+        negative = model.compare(queries, negative_emb, pairwise=False)
     n_terms = negative.numel() if config.loss == "margin" else positive.numel()  # what the loss averages
     loss = link_loss(positive, negative, config, single_backward)
     if debiasing is not None:
-        kl = debiasing.loss(model, debiasing.people_in(batch))
+        kl = debiasing.loss(model, people, person_emb)
         if config.kl_reduction == "sum":  # (sum L_CE + w L_KL) / n_terms: the same AdaGrad steps
             kl = kl / n_terms
         loss = loss + kl

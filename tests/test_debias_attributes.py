@@ -387,3 +387,48 @@ def test_batch_loss_is_the_link_loss_of_batch_scores(tmp_path, loss):
     assert len(positive) > 2 * len(batch)  # twins are there
     expected = softmax_loss(positive, negative) if loss == "softmax" else margin_ranking_loss(positive, negative, config.margin)
     torch.testing.assert_close(training.batch_loss(scorer, batch, negatives, config), expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("attribute_vectors", [False, True])
+def test_kl_term_through_the_batch_lookup_equals_separate_lookups(tmp_path, attribute_vectors):
+    """batch_loss takes the KL term's people from the batch's own entity lookup; loss and every
+    gradient must equal the link loss plus the KL term on a lookup of its own."""
+    from kgbias.losses import softmax_loss
+
+    kg = small_toy()
+    weights = {"gender": 3.0, "nationality": 2.0}
+    config = (attr_config(write(tmp_path, TOY_WHITELIST), debias_weights=weights) if attribute_vectors
+              else TrainConfig(dataset="toy", embedding_dim=8, debias="kl", debias_weights=weights))
+    model = training.make_model(config, kg)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    scorer = training.scoring_model(config, kg, model)
+    debiasing = training.make_debiasing(config, kg, model=model)
+    batch, negatives = kg.train[:300], torch.arange(20)
+    assert len(debiasing.people_in(batch)) > 10
+
+    def loss_and_gradients(function):
+        model.zero_grad(set_to_none=True)
+        loss = function()
+        loss.backward()
+        return loss.detach(), [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in model.parameters()]
+
+    got = loss_and_gradients(lambda: training.batch_loss(scorer, batch, negatives, config, debiasing))
+
+    def separate():
+        if attribute_vectors:
+            positive, negative = scorer.batch_scores(batch, negatives)
+        else:
+            h, r, t = batch.T
+            queries = model.query(model.entity(torch.cat([h, t])), torch.cat([r, r + kg.n_relations]))
+            positive = model.compare(queries, model.entity(torch.cat([t, h])), pairwise=True)
+            negative = model.compare(queries, model.entity(negatives), pairwise=False)
+        kl = debiasing.loss(model, debiasing.people_in(batch))  # its own lookup
+        return softmax_loss(positive, negative) + kl / len(positive)
+
+    expected = loss_and_gradients(separate)
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-6, atol=1e-6)
+    for g, e in zip(got[1], expected[1]):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)

@@ -322,9 +322,12 @@ class AttributeAwareModel(nn.Module):
         return self.score_tails(t, r + self.n_relations, candidates)
 
     # --- training -------------------------------------------------------------------------------
-    def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None):
         """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
         with vectors on whitelisted triples, followed by the twin triples (:meth:`twin_scores`).
+
+        With ``people`` (entity ids), their plain embeddings (no vectors), from the same lookup, are
+        returned third: the KL term's people, without a second sparse gradient.
 
         The first ``2 * len(batch)`` rows equal ``score_triples`` and ``score_tails`` of the queries
         ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``.
@@ -358,13 +361,14 @@ class AttributeAwareModel(nn.Module):
         # one lookup (one sparse gradient) with every part's offsets added in one call, then split
         # (a split's backward is one cat): queries, negatives, rescored queries and answers, queries
         # of profession rows (offsets per group, below), twins' people and values
-        ids = [queries, negatives, queries[rescored], answers[rescored], person, value]
+        extra = [] if people is None else [people]
+        ids = [queries, negatives, queries[rescored], answers[rescored], person, value, *extra]
         rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
         no_bits = [torch.zeros_like(i) for i in ids]
-        all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, no_bits[5]]
+        all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]]
         vectors, stacked, all_ids = self.vectors, self.vectors.stacked(), torch.cat(ids)
-        (query_emb, negative_emb, rescored_query, rescored_answer, person_emb, value_emb) = vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split(
-            [len(i) for i in ids])
+        (query_emb, negative_emb, rescored_query, rescored_answer, person_emb, value_emb, *people_emb) = \
+            vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split([len(i) for i in ids])
 
         query = base.query(query_emb, relations)
         # a row's answer is its partner row's query; where that query has offsets (the person is
@@ -416,7 +420,7 @@ class AttributeAwareModel(nn.Module):
                     change = (base.compare(group_query, table, pairwise=False)
                               - base.compare(group_query, negative_emb, pairwise=False))
                     negative.index_add_(0, rows[inside], change)
-        return positive, negative
+        return (positive, negative) if people is None else (positive, negative, people_emb[0])
 
     def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the twin triples (person + A_j(person), r_j[ATTR], value), both directions.

@@ -122,11 +122,16 @@ class KLDebiasing:
         entities = torch.cat([batch[:, 0], batch[:, 2]])
         return torch.unique(entities[self.is_human[entities]])  # filtered first: a shorter sort
 
-    def loss(self, model: KGModel, people: torch.Tensor) -> torch.Tensor:
-        """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people."""
+    def loss(self, model: KGModel, people: torch.Tensor, person_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people.
+
+        ``person_emb``: the people's embeddings when the caller has looked them up (training does,
+        in the batch's own lookup); by default ``model.entity(people)``.
+        """
         if people.numel() == 0 or self._value_table.shape[1] == 0:
             return model.entity.weight.new_zeros(())
-        person_emb = model.entity(people)
+        if person_emb is None:
+            person_emb = model.entity(people)
         n_attributes, width = self._value_table.shape
         with torch.no_grad():  # relations and values are frozen for this term
             form = model.head_form(model.relation.weight.index_select(0, self._column_relations),
