@@ -138,8 +138,11 @@ class AttributeVectors(nn.Module):
         return nn.functional.embedding_bag(bags, stacked, mode="sum", padding_idx=len(stacked) - 1)
 
     def add_offsets(self, embeddings: torch.Tensor, bits: torch.Tensor, entity_ids: torch.Tensor,
-                    stacked: torch.Tensor | None = None) -> torch.Tensor:
-        """``embeddings + offsets(bits, entity_ids)``, computed on the rows that have a value to add."""
+                    stacked: torch.Tensor | None = None, in_place: bool = False) -> torch.Tensor:
+        """``embeddings + offsets(bits, entity_ids)``, computed on the rows that have a value to add.
+
+        ``in_place``: add into ``embeddings`` itself (a fresh lookup that nothing else reads), which
+        saves copying the whole table for the few rows that change."""
         stacked = self.stacked() if stacked is None else stacked
         rows = (bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
         bags, used = self._bags(bits[rows], entity_ids[rows], len(stacked) - 1)
@@ -147,6 +150,8 @@ class AttributeVectors(nn.Module):
         if inside.numel() == 0:
             return embeddings
         offsets = nn.functional.embedding_bag(bags[inside], stacked, mode="sum", padding_idx=len(stacked) - 1)
+        if in_place:
+            return embeddings.index_add_(0, rows[inside], offsets)
         return embeddings.index_add(0, rows[inside], offsets)
 
     def attribute_offsets(self, entity_ids: torch.Tensor, stacked: torch.Tensor):
@@ -224,6 +229,9 @@ class AttributeAwareModel(nn.Module):
         for name, tensor in (("fixed_bits", fixed_bits), ("person_is_query", person_is_query),
                              ("profession_slot", profession_slot), ("entity_bits", entity_bits)):
             self.register_buffer(name, tensor, persistent=False)
+        # the distinct bit sets of whitelisted professions (usually one or two): a batch loops over
+        # these instead of sorting its negatives' bits
+        self._profession_groups = torch.unique(entity_bits[entity_bits != 0]).tolist()
 
     # --- the base model's interface -------------------------------------------------------------
     @property
@@ -368,7 +376,8 @@ class AttributeAwareModel(nn.Module):
         all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]]
         vectors, stacked, all_ids = self.vectors, self.vectors.stacked(), torch.cat(ids)
         (query_emb, negative_emb, rescored_query, rescored_answer, person_emb, value_emb, *people_emb) = \
-            vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked).split([len(i) for i in ids])
+            vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked, in_place=True).split(
+                [len(i) for i in ids])
 
         query = base.query(query_emb, relations)
         # a row's answer is its partner row's query; where that query has offsets (the person is
@@ -387,8 +396,11 @@ class AttributeAwareModel(nn.Module):
         if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
             rows = profession_rows
             dot = getattr(base, "comparator", None) == "dot"
-            for group in torch.unique(negative_bits[special]):
-                columns = special[negative_bits[special] == group]
+            special_bits = negative_bits[special]
+            for group in self._profession_groups:
+                columns = special[special_bits == group]
+                if columns.numel() == 0:
+                    continue
                 column_emb = negative_emb.index_select(0, columns)
                 # the attributes the profession adds to those the query already has
                 extra = vectors.offsets(group & ~fixed[rows], queries[rows], stacked)
@@ -448,7 +460,10 @@ class AttributeAwareModel(nn.Module):
         ``person_emb`` already holds each person's A_j."""
         base, vectors = self.base, self.vectors
         bits = 1 << attribute
-        forward = base.transform(person_emb, vectors.relation(attribute))
-        backward = base.transform(value_emb, vectors.relation(attribute + len(vectors.attributes)))
+        # both directions' ATTR relations in one lookup: one sparse gradient
+        forward_relation, backward_relation = vectors.relation(
+            torch.cat([attribute, attribute + len(vectors.attributes)])).split(len(attribute))
+        forward = base.transform(person_emb, forward_relation)
+        backward = base.transform(value_emb, backward_relation)
         return (torch.cat([forward, backward]), torch.cat([value_emb, person_emb]),
                 torch.cat([torch.zeros_like(bits), bits]))
