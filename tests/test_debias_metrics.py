@@ -121,6 +121,19 @@ def test_probe_finds_a_planted_linear_gender_signal(toy):
     assert result["most_frequent"] < 0.8  # toy graph: 30% women
 
 
+def test_standardized_probe_ignores_the_embeddings_scale_and_a_raw_one_does_not(toy):
+    """Scaled down 10^4 times, the planted signal is the same for the standardised probe (same
+    features), while a probe on the raw embeddings cannot move its first layer far enough to read it
+    and falls back to about the class prior."""
+    planted = probe_accuracy(plant_gender(noise_model(toy), toy), toy, "gender", n_epochs=50)
+    tiny = plant_gender(noise_model(toy), toy)
+    with torch.no_grad():
+        tiny.entity.weight.mul_(1e-4)
+    assert probe_accuracy(tiny, toy, "gender", n_epochs=50)["accuracy"] == pytest.approx(planted["accuracy"], abs=0.02)
+    raw = probe_accuracy(tiny, toy, "gender", n_epochs=50, standardize=False)
+    assert raw["accuracy"] <= raw["most_frequent"] + 0.05 < planted["accuracy"]
+
+
 def test_probe_on_noise_is_no_better_than_the_majority_class(toy):
     for attribute in ("gender", "nationality"):
         result = probe_accuracy(noise_model(toy), toy, attribute, n_epochs=50)
