@@ -367,10 +367,10 @@ class AttributeAwareModel(nn.Module):
         attribute, person, value = self._twins(batch)
 
         # one lookup (one sparse gradient) with every part's offsets added in one call, then split
-        # (a split's backward is one cat): queries, negatives, rescored queries and answers, queries
-        # of profession rows (offsets per group, below), twins' people and values
-        extra = [] if people is None else [people]
-        ids = [queries, negatives, queries[rescored], answers[rescored], person, value, *extra]
+        # (a split's backward is one cat): queries, negatives, rescored queries and answers, twins'
+        # people and values, and the KL term's people (no offsets)
+        people_ids = [] if people is None else [people]
+        ids = [queries, negatives, queries[rescored], answers[rescored], person, value, *people_ids]
         rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
         no_bits = [torch.zeros_like(i) for i in ids]
         all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]]
