@@ -169,3 +169,27 @@ def test_an_attribute_without_values_adds_nothing_and_no_nan(tiny_kg):
     loss.backward()
     assert loss.item() == pytest.approx(gender_only.loss(model, people).item() / 2, rel=1e-6)
     assert torch.isfinite(model.entity.weight.grad.to_dense()).all()
+
+
+def test_written_out_gradient_passes_gradcheck():
+    """The KL term's hand-written backward against finite differences (float64), with a padded
+    column and a target with a zero entry."""
+    from kgbias.debias.kl import _PADDING, _KLToTarget
+
+    generator = torch.Generator().manual_seed(0)
+    person_emb = torch.randn(5, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    keys = torch.randn(6, 4, dtype=torch.float64, generator=generator)  # 2 attributes x 3 columns
+    bias = torch.randn(6, dtype=torch.float64, generator=generator)
+    bias[2] = _PADDING  # attribute 0 has two values
+    target = torch.tensor([[0.5, 0.5, 0.0], [0.7, 0.0, 0.3]], dtype=torch.float64)
+    log_target = torch.where(target > 0, target.clamp_min(1e-30).log(), 0.0)
+    coefficients = torch.tensor([2.0, 0.5], dtype=torch.float64)
+
+    def loss(emb):
+        return _KLToTarget.apply(emb, keys, bias, target, target.sum(1), log_target, coefficients)
+
+    assert torch.autograd.gradcheck(loss, (person_emb,))
+    # and the value is the formula's: sum_j c_j mean_p KL(G_j || softmax)
+    log_q = torch.log_softmax((person_emb @ keys.T + bias).view(5, 2, 3), -1)
+    expected = sum(coefficients[j] * (target[j] * (log_target[j] - log_q[:, j])).sum(-1).mean() for j in range(2))
+    torch.testing.assert_close(loss(person_emb), expected)

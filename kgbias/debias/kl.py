@@ -177,6 +177,7 @@ class _KLToTarget(torch.autograd.Function):
         return torch.mv(log_target.flatten() - log_q, weighted_target).sum() / n_people
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # a second-order gradient would be silently wrong
     def backward(ctx, grad):
         log_q, keys, weighted_target, weighted_sums = ctx.saved_tensors
         scale = grad / len(log_q)
