@@ -176,7 +176,6 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
             raise TypeError("attribute_vectors needs the AttributeAwareModel of scoring_model()")
         # whitelisted triples, then twins; the people's plain embeddings
         positive, negative, *person_emb = model.batch_scores(batch, negatives, people)
-        person_emb = person_emb[0] if person_emb else None
     else:
         h, r, t = batch.T
         ids = [h, t, negatives] if people is None else [h, t, negatives, people]
@@ -184,14 +183,13 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         # backward is one concatenation where each slice's would fill a zero table of the whole
         heads, negative_emb, *person_emb = model.entity(torch.cat(ids)).split(
             [2 * len(batch), *(len(i) for i in ids[2:])])
-        person_emb = person_emb[0] if person_emb else None
         queries = model.query(heads, torch.cat([r, r + model.n_relations]))  # (h, r, ?), then (t, r^-1, ?)
         positive = model.compare(queries, heads.roll(len(batch), 0), pairwise=True)  # [t, h]
         negative = model.compare(queries, negative_emb, pairwise=False)
     n_terms = negative.numel() if config.loss == "margin" else positive.numel()  # what the loss averages
     loss = link_loss(positive, negative, config, single_backward)
     if debiasing is not None:
-        kl = debiasing.loss(model, people, person_emb)
+        kl = debiasing.loss(model, people, *person_emb)  # both paths give [the people's embeddings]
         if config.kl_reduction == "sum":  # (sum L_CE + w L_KL) / n_terms: the same AdaGrad steps
             kl = kl / n_terms
         loss = loss + kl
