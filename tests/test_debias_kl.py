@@ -181,12 +181,13 @@ def test_written_out_gradient_passes_gradcheck():
     keys = torch.randn(6, 4, dtype=torch.float64, generator=generator)  # 2 attributes x 3 columns
     bias = torch.randn(6, dtype=torch.float64, generator=generator)
     bias[2] = _PADDING  # attribute 0 has two values
+    valid = torch.tensor([[True, True, False], [True, True, True]])
     target = torch.tensor([[0.5, 0.5, 0.0], [0.7, 0.0, 0.3]], dtype=torch.float64)
     log_target = torch.where(target > 0, target.clamp_min(1e-30).log(), 0.0)
     coefficients = torch.tensor([2.0, 0.5], dtype=torch.float64)
 
     def loss(emb):
-        return _KLToTarget.apply(emb, keys, bias, target, target.sum(1), log_target, coefficients)
+        return _KLToTarget.apply(emb, keys, bias, target, target.sum(1), log_target, coefficients, valid)
 
     assert torch.autograd.gradcheck(loss, (person_emb,))
     # and the value is the formula's: sum_j c_j mean_p KL(G_j || softmax)

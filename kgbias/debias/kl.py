@@ -140,7 +140,7 @@ class KLDebiasing:
             keys, bias = form
             bias = bias.masked_fill(~self._valid.flatten(), _PADDING)
             return _KLToTarget.apply(person_emb, keys, bias, self._target_table, self._target_sums,
-                                     self._log_target, self.weights / n_attributes)
+                                     self._log_target, self.weights / n_attributes, self._valid)
         total = person_emb.new_zeros(())  # distances: one attribute at a time
         for j in range(len(self.attributes)):
             relation_emb = model.relation.weight[self.relations[j]].detach().expand_as(person_emb)
@@ -165,21 +165,24 @@ class _KLToTarget(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, person_emb, keys, bias, target, target_sums, log_target, coefficients):
+    def forward(ctx, person_emb, keys, bias, target, target_sums, log_target, coefficients, valid):
         n_people = len(person_emb)
         n_attributes, width = target.shape
         scores = torch.addmm(bias, person_emb, keys.T).view(n_people, n_attributes, width)
         log_q = torch.log_softmax(scores, dim=-1).view(n_people, n_attributes * width)
         weighted_target = (coefficients.unsqueeze(1) * target).flatten()
-        ctx.save_for_backward(log_q, keys, weighted_target, coefficients * target_sums)
-        ctx.width = width
+        # per column: its attribute's c_j * sum(G_j), zero on padding columns
+        column_sums = (coefficients * target_sums).repeat_interleave(width) * valid.flatten()
+        ctx.save_for_backward(log_q, keys, weighted_target, column_sums, ~valid.flatten())
         # log G - log q per entry, before the sums: at q = G the terms are exact zeros
         return torch.mv(log_target.flatten() - log_q, weighted_target).sum() / n_people
 
     @staticmethod
     @torch.autograd.function.once_differentiable  # a second-order gradient would be silently wrong
     def backward(ctx, grad):
-        log_q, keys, weighted_target, weighted_sums = ctx.saved_tensors
+        log_q, keys, weighted_target, column_sums, padding = ctx.saved_tensors
         scale = grad / len(log_q)
-        gradient = log_q.exp().mul_(weighted_sums.repeat_interleave(ctx.width)).sub_(weighted_target).mul_(scale)
-        return gradient @ keys, None, None, None, None, None, None
+        # a padding column's log q (about -1e30) would send exp to torch's scalar path, 15x slower
+        # on the whole matrix: exp(0) there instead, times its zero column sum
+        gradient = log_q.masked_fill(padding, 0.0).exp_().mul_(column_sums).sub_(weighted_target).mul_(scale)
+        return gradient @ keys, None, None, None, None, None, None, None
