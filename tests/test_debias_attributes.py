@@ -88,6 +88,11 @@ def test_person_with_two_values_gets_the_sum(tiny_kg):
     people = torch.tensor([ann, tiny_kg.entity_id("bob"), tiny_kg.entity_id("paris")])
     offsets = vectors.person_offsets("gender", people)
     assert offsets.tolist() == [[2.5, 2.0], [2.0, 3.0], [0.0, 0.0]]
+    # the same sums from the (position, value) pairs that batch_scores adds per negative
+    position, value = vectors.value_pairs(people)
+    assert position.tolist() == [0, 0, 1]  # ann has two values, bob one, paris none
+    summed = torch.zeros(3, 2).index_add_(0, position, vectors.stacked()[value])
+    assert summed.tolist() == offsets.tolist()
 
 
 @pytest.mark.parametrize("kind", ["profession", "relation"])
