@@ -173,9 +173,9 @@ class AttributeVectors(nn.Module):
         return rows[row], attribute, offsets
 
     def value_pairs(self, entity_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every (position in ``entity_ids``, value) pair of an entity that has the value, the value
-        as a row of :meth:`stacked`; ``shape: (n_pairs,)`` each, by position. Summing
-        ``stacked()[value]`` per position gives each entity's vectors."""
+        """``(position, value)``, ``shape: (n_pairs,)`` each: one pair per value of each entity, with
+        the entity's position in ``entity_ids`` and the value as a row of :meth:`stacked`, ordered by
+        position. Summing ``stacked()[value]`` per position gives each entity's vectors."""
         slots = self._table_all.index_select(0, entity_ids).flatten()
         pairs = (slots != len(self._value_attribute)).nonzero().flatten()
         return pairs.div(self._table_all.shape[1], rounding_mode="floor"), slots.index_select(0, pairs)
