@@ -1,0 +1,118 @@
+"""``python -m bench.ab --against REV``: the training step of the package at a git revision against
+the working tree's, interleaved in one process.
+
+On a shared or virtual machine the speed drifts by tens of percent within minutes, so two bench
+runs cannot resolve a change of a few percent. Here both versions train in alternating chunks of
+``--steps`` steps (each version's own ``kgbias.training.train_epoch`` on the same triples, drawn
+from the same seeded generator), the order swapped every pair, so a slow spell falls on both.
+Printed: each version's median milliseconds per step, the median of the per-pair ratios, and the
+largest difference between their chunk losses (0 when the change keeps the arithmetic).
+
+The revision's ``kgbias/`` and ``whitelists/`` are extracted with ``git archive`` into a temporary
+folder and imported as a second package, which works because the package imports itself only
+relatively.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import math
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .common import REPO, load_fb15k237, setup_torch
+from .kgbias_train import DEBIAS
+
+_ABSOLUTE_IMPORT = re.compile(r"^\s*(from|import)\s+kgbias\b", re.MULTILINE)
+
+
+def extract_revision(revision: str, folder: Path) -> str:
+    """``kgbias/`` and ``whitelists/`` of ``revision`` under ``folder``; returns the package's new name."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "kgbias", "whitelists"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {revision}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    name = "kgbias_at_" + re.sub(r"\W", "_", revision)
+    (folder / "kgbias").rename(folder / name)
+    check_relative_imports(folder / name, revision)
+    return name
+
+
+def check_relative_imports(package: Path, revision: str) -> None:
+    """Refuse a copy that imports ``kgbias`` by name: it would run the working tree's modules."""
+    for path in sorted(package.rglob("*.py")):
+        if _ABSOLUTE_IMPORT.search(path.read_text()):
+            raise SystemExit(f"{revision}:kgbias/{path.relative_to(package)} imports kgbias absolutely; "
+                             "this comparison needs relative imports")
+
+
+class Version:
+    """One package's training state: model, optimizer, generator and the timings of its chunks."""
+
+    def __init__(self, package: str, method: str, threads: int | None):
+        self.training = importlib.import_module(f"{package}.training")
+        config_module = importlib.import_module(f"{package}.config")
+        kg = importlib.import_module(f"{package}.data").load_dataset("fb15k-237")
+        self.kg = kg
+        self.config = config_module.TrainConfig(dataset="fb15k-237", **DEBIAS[method])
+        self.model = self.training.make_model(self.config, kg)
+        self.scorer = self.training.scoring_model(self.config, kg, self.model)
+        steps = math.ceil(len(kg.train) / self.config.batch_size)
+        self.optimizer, self.scheduler = self.training._optimizer(self.model, self.config, steps)
+        self.debiasing = self.training.make_debiasing(self.config, kg, "cpu", model=self.model)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.ms_per_step, self.losses = [], []
+
+    def chunk(self, triples: torch.Tensor, n_steps: int) -> None:
+        started = time.perf_counter()
+        loss = self.training.train_epoch(self.scorer, self.optimizer, self.scheduler, triples, self.config,
+                                         self.generator, "cpu", 0, debiasing=self.debiasing)
+        self.ms_per_step.append((time.perf_counter() - started) / n_steps * 1000)
+        self.losses.append(loss)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="HEAD", help="git revision to compare with (default HEAD)")
+    parser.add_argument("--method", default="none", choices=[m for m in DEBIAS if m != "bose"])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--pairs", type=int, default=16, help="timed pairs of chunks (default 16)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per chunk (default 10)")
+    args = parser.parse_args(argv)
+    setup_torch(args.threads)
+    load_fb15k237()  # sets the data mirror the way the bench does
+    with tempfile.TemporaryDirectory() as folder:  # kept until the end: the package imports lazily
+        package = extract_revision(args.against, Path(folder))
+        sys.path.insert(0, folder)
+        versions = {args.against: Version(package, args.method, args.threads),
+                    "working tree": Version("kgbias", args.method, args.threads)}
+        triples = versions["working tree"].kg.train
+        chunk_size = args.steps * versions["working tree"].config.batch_size
+        order = torch.randperm(len(triples), generator=torch.Generator().manual_seed(0))
+        n_chunks = len(triples) // chunk_size
+        for pair in range(args.pairs + 1):  # pair 0 warms both up and is not counted
+            chunk = triples[order[(pair % n_chunks) * chunk_size:(pair % n_chunks + 1) * chunk_size]]
+            for version in (list(versions.values()) if pair % 2 == 0 else list(versions.values())[::-1]):
+                version.chunk(chunk, args.steps)
+    old, new = versions.values()
+    ratios = [b / a for a, b in zip(old.ms_per_step[1:], new.ms_per_step[1:])]
+    loss_difference = max(abs(a - b) for a, b in zip(old.losses, new.losses))
+    print(f"{args.method}, {args.pairs} pairs of {args.steps} steps, {torch.get_num_threads()} threads: "
+          f"{args.against} {statistics.median(old.ms_per_step[1:]):.2f} ms/step, working tree "
+          f"{statistics.median(new.ms_per_step[1:]):.2f} ms/step; median ratio (working tree / {args.against}) "
+          f"{statistics.median(ratios):.3f}; largest chunk-loss difference {loss_difference:.2e}")
+
+if __name__ == "__main__":
+    main()
