@@ -57,10 +57,15 @@ def peak_device_mib(device: str) -> float | None:
     return None
 
 
-def load_fb15k237():
-    """FB15k-237 through kgbias's own loader (the shared mirror unless ``KGBIAS_MIRROR`` is set)."""
+def use_default_mirror() -> None:
+    """Read data from the shared mirror beside the repository, unless ``KGBIAS_MIRROR`` is set."""
     if "KGBIAS_MIRROR" not in os.environ and DEFAULT_MIRROR.is_dir():
         os.environ["KGBIAS_MIRROR"] = str(DEFAULT_MIRROR)
+
+
+def load_fb15k237():
+    """FB15k-237 through kgbias's own loader (the shared mirror unless ``KGBIAS_MIRROR`` is set)."""
+    use_default_mirror()
     from kgbias.data import load_dataset
 
     return load_dataset("fb15k-237")
