@@ -97,8 +97,9 @@ def run_child(python: str, module: str, *args: str) -> list[dict]:
 
 
 def run_all(args) -> list[dict]:
-    work = args.out.parent
+    work = REPO / "build" / "bench"  # trained weights (12 MB each) stay out of a tracked --out folder
     work.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     common = ["--device", args.device] + (["--threads", str(args.threads)] if args.threads else [])
     python = sys.executable
     weights = {c: work / f"kgbias-{c}.pt" for c in ("dot", "l2")}
