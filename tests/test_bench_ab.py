@@ -7,8 +7,12 @@ import pytest
 
 import kgbias.models
 from bench.ab import check_relative_imports, extract_revision
+from bench.common import REPO
+
+needs_git = pytest.mark.skipif(not (REPO / ".git").exists(), reason="a copy of the sources without git history")
 
 
+@needs_git
 def test_a_revision_becomes_a_second_importable_package(tmp_path):
     name = extract_revision("HEAD", tmp_path)
     assert name == "kgbias_at_HEAD"
@@ -33,6 +37,7 @@ def test_an_absolute_import_is_refused_naming_the_file(tmp_path):
         check_relative_imports(package, "abc123")
 
 
+@needs_git
 def test_an_unknown_revision_is_named():
     with pytest.raises(SystemExit, match="git archive no-such-revision"):
         extract_revision("no-such-revision", None)
