@@ -117,5 +117,6 @@ def main(argv=None) -> None:
           f"{statistics.median(new.ms_per_step[1:]):.2f} ms/step; median ratio (working tree / {args.against}) "
           f"{statistics.median(ratios):.3f}; largest chunk-loss difference {loss_difference:.2e}")
 
+
 if __name__ == "__main__":
     main()
