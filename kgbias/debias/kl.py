@@ -138,7 +138,6 @@ class KLDebiasing:
                                    model.entity.weight.index_select(0, self._value_table.flatten()))
         if form is not None:  # dot models: every attribute in one product, the gradient written out
             keys, bias = form
-            bias = bias.masked_fill(~self._valid.flatten(), _PADDING)
             return _KLToTarget.apply(person_emb, keys, bias, self._target_table, self._target_sums,
                                      self._log_target, self.weights / n_attributes, self._valid)
         total = person_emb.new_zeros(())  # distances: one attribute at a time
@@ -168,12 +167,14 @@ class _KLToTarget(torch.autograd.Function):
     def forward(ctx, person_emb, keys, bias, target, target_sums, log_target, coefficients, valid):
         n_people = len(person_emb)
         n_attributes, width = target.shape
-        scores = torch.addmm(bias, person_emb, keys.T).view(n_people, n_attributes, width)
+        padding = ~valid.flatten()
+        scores = torch.addmm(bias.masked_fill(padding, _PADDING), person_emb, keys.T)
+        scores = scores.view(n_people, n_attributes, width)
         log_q = torch.log_softmax(scores, dim=-1).view(n_people, n_attributes * width)
         weighted_target = (coefficients.unsqueeze(1) * target).flatten()
         # per column: its attribute's c_j * sum(G_j), zero on padding columns
         column_sums = (coefficients * target_sums).repeat_interleave(width) * valid.flatten()
-        ctx.save_for_backward(log_q, keys, weighted_target, column_sums, ~valid.flatten())
+        ctx.save_for_backward(log_q, keys, weighted_target, column_sums, padding)
         # log G - log q per entry, before the sums: at q = G the terms are exact zeros
         return torch.mv(log_target.flatten() - log_q, weighted_target).sum() / n_people
 
