@@ -375,6 +375,27 @@ def test_batch_scores_and_gradients_equal_the_generic_scorers(tiny_kg, tmp_path,
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_batch_without_sensitive_triples_has_no_twins(tmp_path):
+    """Small batches often hold no triple of a debiased relation: no twins, the generic scores,
+    and a training step that runs (it once failed to split the empty twin relations in two)."""
+    kg = small_toy()
+    config = attr_config(write(tmp_path, TOY_WHITELIST))
+    model = training.make_model(config, kg)
+    scorer = training.scoring_model(config, kg, model)
+    sensitive = torch.tensor([kg.relation_id(kg.sensitive[a].relation) for a in ("gender", "nationality")])
+    batch = kg.train[~torch.isin(kg.train[:, 1], sensitive)][:50]
+    negatives = torch.arange(20)
+    positive, negative = scorer.batch_scores(batch, negatives)
+    h, r, t = batch.T
+    queries, relations, answers = torch.cat([h, t]), torch.cat([r, r + kg.n_relations]), torch.cat([t, h])
+    assert positive.shape == (100,) and negative.shape == (100, 20)
+    torch.testing.assert_close(positive, scorer.score_triples(queries, relations, answers))
+    torch.testing.assert_close(negative, scorer.score_tails(queries, relations, negatives))
+    loss = training.batch_loss(scorer, batch, negatives, config, training.make_debiasing(config, kg))
+    loss.backward()
+    assert model.attributes.relation.weight.grad is None or not model.attributes.relation.weight.grad.to_dense().any()
+
+
 @pytest.mark.parametrize("loss", ["softmax", "margin"])
 def test_batch_loss_is_the_link_loss_of_batch_scores(tmp_path, loss):
     """Training's loss is the mean over every row of batch_scores, twins included."""

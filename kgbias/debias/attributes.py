@@ -465,9 +465,10 @@ class AttributeAwareModel(nn.Module):
         ``person_emb`` already holds each person's A_j."""
         base, vectors = self.base, self.vectors
         bits = 1 << attribute
-        # both directions' ATTR relations in one lookup: one sparse gradient
+        # both directions' ATTR relations in one lookup: one sparse gradient (split by sizes: two
+        # parts also when the batch has no twin)
         forward_relation, backward_relation = vectors.relation(
-            torch.cat([attribute, attribute + len(vectors.attributes)])).split(len(attribute))
+            torch.cat([attribute, attribute + len(vectors.attributes)])).split([len(attribute)] * 2)
         forward = base.transform(person_emb, forward_relation)
         backward = base.transform(value_emb, backward_relation)
         return (torch.cat([forward, backward]), torch.cat([value_emb, person_emb]),
