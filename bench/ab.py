@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
-import math
 import re
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 import torch
 
 from .common import REPO, setup_torch, use_default_mirror
-from .kgbias_train import DEBIAS
+from .kgbias_train import DEBIAS, Method
 
 _ABSOLUTE_IMPORT = re.compile(r"^\s*(from|import)\s+kgbias\b", re.MULTILINE)
 
@@ -60,29 +59,19 @@ def check_relative_imports(package: Path, revision: str) -> None:
                              "this comparison needs relative imports")
 
 
-class Version:
-    """One package's training state: model, optimizer, generator and the timings of its chunks."""
+class Version(Method):
+    """One package's training (the bench's :class:`Method`, dot TransE) and the timings of its chunks."""
 
     def __init__(self, package: str, method: str):
-        self.training = importlib.import_module(f"{package}.training")
-        config_module = importlib.import_module(f"{package}.config")
-        kg = importlib.import_module(f"{package}.data").load_dataset("fb15k-237")
-        self.kg = kg
-        self.config = config_module.TrainConfig(dataset="fb15k-237", **DEBIAS[method])
-        self.model = self.training.make_model(self.config, kg)
-        self.scorer = self.training.scoring_model(self.config, kg, self.model)
-        steps = math.ceil(len(kg.train) / self.config.batch_size)
-        self.optimizer, self.scheduler = self.training._optimizer(self.model, self.config, steps)
-        self.debiasing = self.training.make_debiasing(self.config, kg, "cpu", model=self.model)
-        self.generator = torch.Generator().manual_seed(self.config.seed)
-        self.ms_per_step, self.losses = [], []
+        self.kg = importlib.import_module(f"{package}.data").load_dataset("fb15k-237")
+        super().__init__(method, self.kg, "dot", "cpu", package=package)
+        self.ms_per_step = []
 
     def chunk(self, positions: torch.Tensor, n_steps: int) -> None:
         """Train on the triples at ``positions`` of this version's own train split (its loader's ids)."""
         triples = self.kg.train[positions]
         started = time.perf_counter()
-        loss = self.training.train_epoch(self.scorer, self.optimizer, self.scheduler, triples, self.config,
-                                         self.generator, "cpu", 0, debiasing=self.debiasing)
+        loss = self.train(triples, 0)
         self.ms_per_step.append((time.perf_counter() - started) / n_steps * 1000)
         self.losses.append(loss)
 

@@ -9,12 +9,10 @@ without validation or checkpoint writing.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 
 import torch
-
-from kgbias.config import TrainConfig
-from kgbias.training import _optimizer, make_debiasing, make_model, scoring_model, train_epoch
 
 from .common import Timer, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
 from .floor import epoch_floor
@@ -29,24 +27,33 @@ DEBIAS = {  # --debias choice: TrainConfig fields
 
 
 class Method:
-    """One training run being timed: its model, optimizer, batch generator and epoch times."""
+    """One training run being timed: its model, optimizer, batch generator and epoch times.
 
-    def __init__(self, name: str, kg, comparator: str, device: str):
-        self.config = TrainConfig(dataset="fb15k-237", comparator=comparator, **DEBIAS[name])
+    ``package``: the kgbias package that trains (``bench.ab`` passes another revision's copy).
+    """
+
+    def __init__(self, name: str, kg, comparator: str, device: str, package: str = "kgbias"):
+        self.training = training = importlib.import_module(f"{package}.training")
+        config_class = importlib.import_module(f"{package}.config").TrainConfig
+        self.config = config_class(dataset="fb15k-237", comparator=comparator, **DEBIAS[name])
         self.label = comparator if name == "none" else f"{comparator}+{name}"
         self.device = device
-        self.model = make_model(self.config, kg).to(device)
-        self.scorer = scoring_model(self.config, kg, self.model).to(device)  # the model itself unless kl+attr
-        self.optimizer, self.scheduler = _optimizer(self.model, self.config,
-                                                    math.ceil(len(kg.train) / self.config.batch_size))
+        self.model = training.make_model(self.config, kg).to(device)
+        self.scorer = training.scoring_model(self.config, kg, self.model).to(device)  # the model unless kl+attr
+        self.optimizer, self.scheduler = training._optimizer(self.model, self.config,
+                                                             math.ceil(len(kg.train) / self.config.batch_size))
         self.generator = torch.Generator().manual_seed(self.config.seed)
-        self.debiasing = make_debiasing(self.config, kg, device, model=self.model)
+        self.debiasing = training.make_debiasing(self.config, kg, device, model=self.model)
         self.seconds, self.losses = [], []
+
+    def train(self, triples, epoch: int) -> float:
+        """One pass of ``train_epoch`` over ``triples``; returns its mean loss."""
+        return self.training.train_epoch(self.scorer, self.optimizer, self.scheduler, triples, self.config,
+                                         self.generator, self.device, epoch, debiasing=self.debiasing)
 
     def epoch(self, kg, epoch: int) -> None:
         with Timer(self.device) as timer:
-            self.losses.append(train_epoch(self.scorer, self.optimizer, self.scheduler, kg.train, self.config,
-                                           self.generator, self.device, epoch, debiasing=self.debiasing))
+            self.losses.append(self.train(kg.train, epoch))
         self.seconds.append(timer.seconds)
         log(f"kgbias {self.label} epoch {epoch}: {timer.seconds:.2f} s, loss {self.losses[-1]:.4f}")
 
