@@ -40,7 +40,8 @@ class TrainConfig:
     warmup_epochs: float = _field(1.0, "linear learning-rate warm-up, in epochs")
     n_epochs: int = _field(50, "epochs to train")
     valid_every: int = _field(1, "validation MRR every this many epochs (0: never)")
-    early_stopping_patience: int = _field(0, "stop after this many validations without gain (0: never)")
+    early_stopping_patience: int = _field(0, "stop after this many validations without gain (0: never; "
+                                                 "no validations, no stopping)")
     seed: int = _field(0, "random seed (initialisation, batch order, negatives)")
     debias: str = _field("none", "none (Basic) | kl: KL loss towards uniform attribute predictions | "
                                  "bose: Bose & Hamilton's adversarial filters (paper 2's baseline)")
@@ -105,6 +106,18 @@ class TrainConfig:
                            f"got attribute_vectors={self.attribute_vectors}, whitelist={self.whitelist!r}")
         if self.learning_rate <= 0:
             raise RunError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        if self.valid_every < 0 or self.early_stopping_patience < 0:
+            raise RunError("TrainConfig.valid_every and early_stopping_patience must be at least 0, "
+                           f"got {self.valid_every} and {self.early_stopping_patience}")
+        if self.kl_n_values < 2:
+            raise RunError(f"TrainConfig.kl_n_values must be at least 2 (a distribution over one value "
+                           f"is always uniform), got {self.kl_n_values}")
+        for attribute, weight in self.debias_weights.items():
+            # bool is an int: `gender=true` must not pass as a weight of 1
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                    or weight < 0:
+                raise RunError(f"TrainConfig.debias_weights[{attribute!r}] must be a finite number of at "
+                               f"least 0, got {weight!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -87,8 +87,12 @@ def training_triples(config: TrainConfig, kg: KnowledgeGraph) -> tuple[torch.Ten
     """
     if not config.remove_sensitive:
         return kg.train, 0
-    relations = torch.tensor([kg.relation_id(kg.sensitive[a].relation) for a in debiased_attributes(config, kg)])
+    attributes = debiased_attributes(config, kg)
+    relations = torch.tensor([kg.relation_id(kg.sensitive[a].relation) for a in attributes])
     removed = torch.isin(kg.train[:, 1], relations)
+    if removed.all():
+        raise RunError(f"remove_sensitive: all {len(removed)} train triples of {kg.name} belong to "
+                       f"{', '.join(attributes)}; none are left to train on")
     return kg.train[~removed], int(removed.sum())
 
 
@@ -151,6 +155,8 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
         return BoseAdversary.from_graph(
             kg, model.filters.attributes, model.entity.embedding_dim, config.kl_n_values, config.bose_gamma,
             config.bose_disc_steps, config.bose_disc_lr, seed=config.seed).to(device)
+    if config.debias_weights:
+        debiased_attributes(config, kg)  # unknown or only zero-weight attributes: the error names the flag
     weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
     return KLDebiasing.from_graph(kg, weights, config.kl_n_values).to(device)
 

@@ -38,6 +38,8 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "no-such-dataset" in capsys.readouterr().err
     assert main(["-q", "train", *QUICK, "--dataset-options", "skew"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["-q", "train", *QUICK, "--debias", "kl", "--debias-weights", "gender=abc"]) == 2
+    assert "debias_weights['gender'] must be a finite number of at least 0, got 'abc'" in capsys.readouterr().err
 
 
 def test_data_list_and_describe_toy(capsys):

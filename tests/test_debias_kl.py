@@ -194,3 +194,21 @@ def test_written_out_gradient_passes_gradcheck():
     log_q = torch.log_softmax((person_emb @ keys.T + bias).view(5, 2, 3), -1)
     expected = sum(coefficients[j] * (target[j] * (log_target[j] - log_q[:, j])).sum(-1).mean() for j in range(2))
     torch.testing.assert_close(loss(person_emb), expected)
+
+
+def test_an_attribute_with_one_value_is_reported(tiny_kg, caplog):
+    """One value: its distribution is always uniform, so the term can never act; say so."""
+    from dataclasses import replace
+
+    from kgbias.graph import SensitiveRelation
+
+    lives_in = tiny_kg.relation_id("lives_in")
+    in_paris = torch.tensor([[0, lives_in, tiny_kg.entity_id("paris")], [2, lives_in, tiny_kg.entity_id("paris")]])
+    kg = replace(tiny_kg, train=torch.cat([tiny_kg.train, in_paris]),
+                 sensitive={**tiny_kg.sensitive, "city": SensitiveRelation("city", "lives_in")})
+    with caplog.at_level("WARNING", logger="kgbias.debias.kl"):
+        KLDebiasing.from_graph(kg, {"gender": 1.0})
+        assert not caplog.records
+        KLDebiasing.from_graph(kg, {"gender": 1.0, "city": 1.0})
+    assert [r.getMessage() for r in caplog.records] == ["tiny: city has 1 value(s) among its people; "
+                                                         "its KL term is always 0"]

@@ -131,3 +131,43 @@ def test_unknown_config_field_is_an_error():
 def test_unknown_loss_is_an_error():
     with pytest.raises(RunError, match="loss must be softmax or margin, got 'hinge'"):
         TrainConfig(loss="hinge")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"debias": "kl", "debias_weights": {"gender": "abc"}}, r"debias_weights\['gender'\] must be a finite number"),
+    ({"debias": "kl", "debias_weights": {"gender": -5.0}}, r"debias_weights\['gender'\] must be a finite number"),
+    ({"debias": "kl", "debias_weights": {"gender": float("nan")}}, "must be a finite number"),
+    ({"debias": "kl", "debias_weights": {"gender": True}}, "got True"),
+    ({"kl_n_values": 1}, "kl_n_values must be at least 2"),
+    ({"kl_n_values": -3}, "kl_n_values must be at least 2"),
+    ({"valid_every": -2}, "valid_every and early_stopping_patience must be at least 0"),
+    ({"early_stopping_patience": -1}, "valid_every and early_stopping_patience must be at least 0"),
+])
+def test_out_of_range_config_values_are_errors(fields, message):
+    with pytest.raises(RunError, match=message):
+        TrainConfig(dataset="toy", **fields)
+
+
+def test_zero_and_integer_debias_weights_are_valid():
+    assert TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0, "religion": 20}).debias_weights
+
+
+def test_debiasing_an_attribute_the_graph_lacks_names_the_flag():
+    from kgbias.data import load_dataset
+
+    kg = load_dataset("toy")
+    for config in (TrainConfig(dataset="toy", debias="kl", debias_weights={"astrology": 1.0}),
+                   TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0.0})):
+        with pytest.raises(RunError, match="debias_weights|no sensitive attribute to debias"):
+            training.make_debiasing(config, kg)
+
+
+def test_removing_every_train_triple_is_an_error():
+    from kgbias.graph import SensitiveRelation
+
+    kg = random_graph()
+    only_r0 = kg.train[kg.train[:, 1] == 0]
+    kg = KnowledgeGraph(kg.name, kg.entities, kg.relations, only_r0, kg.valid, kg.test,
+                        sensitive={"gender": SensitiveRelation("gender", "r0")})
+    with pytest.raises(RunError, match="none are left to train on"):
+        training.training_triples(TrainConfig(dataset="random", remove_sensitive=True), kg)

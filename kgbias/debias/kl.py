@@ -21,12 +21,15 @@ which makes the two terms adversarial.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from ..graph import KnowledgeGraph
 from ..models import KGModel
+
+logger = logging.getLogger(__name__)
 
 # Paper 2, §4.1: weights tuned on FB15K (gender 1.0; religion, ethnicity, nationality 100.0).
 FB15K_WEIGHTS = {"gender": 1.0, "religion": 100.0, "ethnicity": 100.0, "nationality": 100.0}
@@ -83,6 +86,9 @@ class KLDebiasing:
         values, target_list = [], []
         for attribute in attributes:
             top = kg.top_values(attribute, 2 if attribute == "gender" else n_values)
+            if len(top) < 2:  # a distribution over one value is always uniform: the term is 0
+                logger.warning("%s: %s has %d value(s) among its people; its KL term is always 0",
+                               kg.name, attribute, len(top))
             values.append(top)
             given = (targets or {}).get(attribute)
             if given is None:
