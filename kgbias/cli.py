@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import typing
 from pathlib import Path
@@ -181,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     except KgbiasError as error:
         print(f"kgbias: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # training checkpoints every epoch and writes atomically: the same command resumes
+        print("kgbias: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `kgbias data describe ... | head`: the reader left (as the Python docs advise)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
 
 
 if __name__ == "__main__":

@@ -86,3 +86,14 @@ def test_own_graph_debiased_from_a_schema_file(tmp_path, capsys, monkeypatch):
     (tmp_path / "dev.tsv").unlink()
     assert main(["-q", "train", *flags]) == 2
     assert "dev.tsv" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    import kgbias.training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kgbias.training, "train", interrupted)
+    assert main(["-q", "train", *QUICK]) == 130
+    assert capsys.readouterr().err == "kgbias: interrupted; run the same command again to resume\n"
