@@ -50,7 +50,7 @@ def gender_counts(kg, splits=("train", "valid", "test")):
 
 def test_list_datasets_and_unknown_name():
     assert list_datasets() == ["fb15k-237", "fb15k", "wd50k", "codex-s", "codex-m", "wikidata5m-humans", "toy"]
-    with pytest.raises(DataError, match=r"unknown data set 'fb15k237'; known: fb15k-237, fb15k, .*toy"):
+    with pytest.raises(DataError, match=r"unknown data set 'fb15k237'; known: fb15k-237, fb15k, .*toy; a graph of your own .* \(ending in \.toml\)"):
         load_dataset("fb15k237")
 
 

@@ -72,5 +72,6 @@ def _spec(name: str):
         return DATASETS[name]
     except KeyError:
         raise DataError(
-            f"unknown data set {name!r}; known: {', '.join(list_datasets())}"
+            f"unknown data set {name!r}; known: {', '.join(list_datasets())}; "
+            "a graph of your own is the path of its TOML schema (ending in .toml)"
         ) from None
