@@ -1,5 +1,6 @@
 """Known answers for the bias measure (Fisher et al. 2020a, §3.1-3.2) on untrained random models."""
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -9,6 +10,7 @@ import torch
 from kgbias.bias import (bias_table, count_skew_correlation, gradient_bias, pairwise_bias, spearman)
 from kgbias.bias.measure import resolve_people
 from kgbias.data import toy_kg
+from kgbias.errors import DataError
 from kgbias.models import ComplEx, TransE
 
 
@@ -207,3 +209,40 @@ def test_count_skew_correlation_known_answers():
 def test_spearman_with_ties():
     # ranks of x: 1, 2.5, 2.5, 4; Pearson of those ranks with 1..4 is 0.9486833
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833, rel=1e-6)
+
+
+def test_values_must_be_values_of_the_attribute(tiny_kg):
+    model = random_model(tiny_kg)
+    # a known entity that nobody holds as a gender: count_a / count_b would be 0 in every row
+    with pytest.raises(DataError, match=r"value_b: 'paris' is not a value of gender in tiny .*it has: male, female"):
+        gradient_bias(model, tiny_kg, value_b="paris", min_count=0)
+    # the same through a canonical name in the schema's [values.gender]
+    kg = dataclasses.replace(tiny_kg, named_values={"gender": {"male": "male", "female": "female",
+                                                                "nonbinary": "rome"}})
+    with pytest.raises(DataError, match=r"value_a: 'nonbinary' is not a value of gender"):
+        gradient_bias(model, kg, value_a="nonbinary", min_count=0)
+    with pytest.raises(DataError, match=r"value_a: 'nonbinary' is not a value of gender"):
+        gradient_bias(model, kg, value_a="nonbinary", one_vs_rest=True, min_count=0)
+    # a name that is no entity at all gets the same message, naming the argument
+    with pytest.raises(DataError, match=r"value_a: 'nobody' is not a value of gender .*it has: male, female"):
+        gradient_bias(model, tiny_kg, value_a="nobody", min_count=0)
+    # a value held only outside splits counts as missing there
+    with pytest.raises(DataError, match=r"value_a: 'doctor' is not a value of profession in tiny \(valid"):
+        gradient_bias(model, tiny_kg, sensitive="profession", value_a="doctor", value_b="nurse",
+                      target="gender", splits=("valid",))
+
+
+def test_value_a_and_value_b_must_differ(tiny_kg):
+    model = random_model(tiny_kg)
+    # the bias of a value over itself is 0, and bias_table would merge the two count columns
+    with pytest.raises(DataError, match="value_a and value_b are the same gender value"):
+        gradient_bias(model, tiny_kg, value_a="male", value_b="male", min_count=0)
+    # one_vs_rest ignores value_b, so value_b == value_a is fine there
+    assert len(gradient_bias(model, tiny_kg, value_a="female", value_b="female", one_vs_rest=True, min_count=0)) == 3
+
+
+@pytest.mark.parametrize("ids", [[100000], [0, -1], [13, 14, 15, 16, 17, 18, 2]])
+def test_people_ids_outside_the_graph_are_named(tiny_kg, ids):
+    with pytest.raises(DataError, match=r"people: \d+ id\(s\) outside 0 \.\. 12 \(the entities of tiny\): "
+                                        + str([i for i in ids if not 0 <= i < 13][0])):
+        gradient_bias(random_model(tiny_kg), tiny_kg, people=torch.tensor(ids), min_count=0)

@@ -2,12 +2,16 @@
 their verdict on Basic vs KL training of the toy graph."""
 
 import dataclasses
+import logging
+import math
 
 import pytest
 import torch
 
 from kgbias import TrainConfig, train
 from kgbias.data.toy import toy_kg
+from kgbias.errors import DataError
+from kgbias.graph import SensitiveRelation
 from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, reading_directions, score_difference,
                                    score_differences, without_reading_directions)
 from kgbias.models import ComplEx, TransE
@@ -171,6 +175,35 @@ def test_bias_summary_has_a_row_per_attribute_the_graph_has(toy):
     assert gender["n_values"] == 2 and gender["n_pairs"] == 600 and gender["n_pairs_skipped"] == 0
     assert gender["probe_accuracy"] >= 0.97
     assert summary.set_index("attribute").loc["nationality", "n_values"] == 5
+
+
+
+def with_one_valued_attribute(kg):
+    """``kg`` plus a "religion" carried by lives_in, whose only train value is paris."""
+    kg = with_extra_train_triple(kg, "ann", "lives_in", "paris")
+    return dataclasses.replace(kg, sensitive={**kg.sensitive, "religion": SensitiveRelation("religion", "lives_in")})
+
+
+def test_one_valued_attribute_raises_in_each_measure(tiny_kg):
+    kg = with_one_valued_attribute(tiny_kg)
+    model = noise_model(kg)
+    with pytest.raises(DataError, match="'religion' has 1 value"):
+        score_difference(model, kg, "religion")
+    with pytest.raises(DataError, match="'religion' has 1 value"):  # was an accuracy of 1.0 with one class
+        probe_accuracy(model, kg, "religion", n_epochs=2)
+
+
+def test_one_valued_attribute_is_a_nan_row_in_the_summary(tiny_kg, caplog):
+    kg = with_one_valued_attribute(tiny_kg)
+    model = noise_model(kg)
+    with caplog.at_level(logging.WARNING, logger="kgbias.debias.metrics"):
+        summary = bias_summary(model, kg, attributes=("gender", "religion"), n_epochs=2).set_index("attribute")
+    assert summary.index.tolist() == ["gender", "religion"]
+    assert summary.loc["gender", "score_difference"] == pytest.approx(score_difference(model, kg, "gender"))
+    assert summary.loc["gender", "n_pairs"] == 6
+    assert summary.loc["religion", "n_values"] == 1
+    assert all(math.isnan(value) for value in summary.loc["religion"].drop("n_values"))
+    assert any(r.levelno == logging.WARNING and "religion" in r.getMessage() for r in caplog.records)
 
 
 # --- end to end: Basic vs KL on the toy graph --------------------------------------------------------

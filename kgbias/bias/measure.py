@@ -14,6 +14,7 @@ import logging
 import pandas as pd
 import torch
 
+from ..errors import DataError
 from ..graph import SPLITS, KnowledgeGraph
 from ..models import KGModel
 
@@ -61,7 +62,8 @@ def gradient_bias(
         The graph the model was trained on.
     sensitive, value_a, value_b
         Sensitive attribute and the two values compared (canonical names such as ``"male"`` or
-        entity names).
+        entity names). Each must be a value of ``sensitive`` in ``splits`` and the two must
+        differ, else :class:`~kgbias.errors.DataError`.
     target
         Attribute whose values are scored (the paper: profession).
     alpha
@@ -71,7 +73,7 @@ def gradient_bias(
         Who is averaged over. ``None`` (default): every person with a ``sensitive`` fact in
         ``splits``, i.e. the people for whom moving "towards male" is meaningful in the data;
         ``"all_humans"``: ``kg.humans`` (the paper's "all human entities"); or an explicit
-        ``shape: (n_people,)`` id tensor.
+        ``shape: (n_people,)`` id tensor of entity ids in ``0 .. kg.n_entities - 1``.
     min_count
         Keep only target values held by at least this many distinct people in ``splits``
         (``count`` column; the paper's tables keep professions with >= 20 observations).
@@ -96,14 +98,19 @@ def gradient_bias(
         value a / b; with ``one_vs_rest``, b is any of the rest), ``count`` (people with ``p``).
         ``frame.attrs`` records the settings (used by :func:`~kgbias.bias.tables.bias_table`).
     """
-    value_a_id = kg.value_id(sensitive, value_a)
+    value_a_id = check_value(kg, sensitive, "value_a", value_a, splits)
     if one_vs_rest:
         top = kg.top_values(sensitive, n_values, splits=splits)
         other_ids = top[top != value_a_id]
         if other_ids.numel() == 0:
-            raise ValueError(f"one_vs_rest: {sensitive!r} has no value other than {value_a!r} in {splits}")
+            raise DataError(f"one_vs_rest: {sensitive!r} has no value other than {value_a!r} in {splits}")
     else:
-        other_ids = torch.tensor([kg.value_id(sensitive, value_b)])
+        value_b_id = check_value(kg, sensitive, "value_b", value_b, splits)
+        if value_b_id == value_a_id:
+            # the measure would be 0 everywhere, and bias_table would give both count columns one name
+            raise DataError(f"value_a and value_b are the same {sensitive} value ({value_a!r}, {value_b!r}); "
+                            "the bias compares two different values")
+        other_ids = torch.tensor([value_b_id])
     people_ids = resolve_people(kg, people, sensitive, splits)
     if people_ids.numel() == 0:
         raise ValueError(f"no people to average over ({sensitive!r} in {splits}, people={people!r})")
@@ -229,7 +236,33 @@ def resolve_people(kg: KnowledgeGraph, people, sensitive: str, splits=SPLITS) ->
     people = torch.as_tensor(people, dtype=torch.long)
     if people.ndim != 1:
         raise ValueError(f"people must have shape (n_people,), got {tuple(people.shape)}")
+    # a negative id would silently index from the end of the embedding table
+    bad = people[(people < 0) | (people >= kg.n_entities)]
+    if bad.numel():
+        shown = ", ".join(str(i) for i in bad[:5].tolist()) + (", ..." if bad.numel() > 5 else "")
+        raise DataError(f"people: {bad.numel()} id(s) outside 0 .. {kg.n_entities - 1} "
+                        f"(the entities of {kg.name}): {shown}")
     return people
+
+
+def check_value(kg: KnowledgeGraph, attribute: str, argument: str, value: str, splits=SPLITS) -> int:
+    """Entity id of ``value``, which must be a value of ``attribute`` held by someone in ``splits``.
+
+    A known entity that nobody holds (a typo in the schema's ``[values]``, a city) would give
+    ``count_a`` / ``count_b`` = 0 in every row and a bias towards an unrelated embedding.
+    """
+    try:
+        value_id = kg.value_id(attribute, value)
+    except DataError:  # not an entity at all: same message, which lists the values to choose from
+        value_id = None
+    held = kg.top_values(attribute, kg.n_entities, splits=splits)  # most frequent first
+    if value_id not in held.tolist():
+        canonical = {name: key for key, name in kg.named_values.get(attribute, {}).items()}
+        names = [canonical.get(kg.entities[i], kg.entities[i]) for i in held[:10].tolist()]
+        more = f", ... ({len(held)} in all)" if len(held) > 10 else ""
+        raise DataError(f"{argument}: {value!r} is not a value of {attribute} in {kg.name} "
+                        f"({', '.join(splits)}; it has: {', '.join(names) or 'none'}{more})")
+    return value_id
 
 
 def target_values(kg: KnowledgeGraph, target: str, splits=SPLITS) -> torch.Tensor:

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..errors import DataError
 from ..graph import KnowledgeGraph
 from ..models import KGModel
 
@@ -42,6 +43,13 @@ def top_values_for(kg: KnowledgeGraph, attribute: str, n_values: int = 30) -> to
     (:meth:`~kgbias.debias.kl.KLDebiasing.from_graph`), so the measures read what the loss acts on.
     """
     return kg.top_values(attribute, min(2, n_values) if attribute == "gender" else n_values, splits=("train",))
+
+
+def check_two_values(attribute: str, top: torch.Tensor) -> None:
+    """DataError unless ``top`` (:func:`top_values_for`) has at least 2 values to tell apart."""
+    if len(top) < 2:
+        raise DataError(f"{attribute!r} has {len(top)} value(s) in train; "
+                        "both measures compare a value with at least one other")
 
 
 # --- (a) difference in scores -------------------------------------------------------------------
@@ -81,10 +89,14 @@ def score_differences(model: KGModel, kg: KnowledgeGraph, attribute: str, n_valu
         One row per kept pair, columns ``person``, ``value`` (entity ids) and ``difference``.
         ``frame.attrs`` holds ``attribute``, ``n_values`` (the actual top-list size),
         ``n_pairs`` (kept) and ``n_skipped``.
+
+    Raises
+    ------
+    DataError
+        When ``attribute`` has fewer than 2 values in train.
     """
     top = top_values_for(kg, attribute, n_values)
-    if len(top) < 2:
-        raise ValueError(f"{attribute!r} has {len(top)} value(s) in train; a difference needs at least 2")
+    check_two_values(attribute, top)
     pairs = kg.attribute_pairs(attribute, splits)
     # position of each pair's value in the top list, -1 when it is not there
     position = torch.full((kg.n_entities,), -1, dtype=torch.long)
@@ -222,13 +234,21 @@ def probe_accuracy(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values:
         ``n_test``, ``n_classes`` (the top-list size), ``n_dropped`` (people without a top
         value), and ``train_people`` / ``test_people``: ``shape: (n_train,)`` / ``(n_test,)``
         sorted entity ids of each side, for auditing the split.
+
+    Raises
+    ------
+    DataError
+        When ``attribute`` has fewer than 2 values in train (nothing to tell apart).
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    top = top_values_for(kg, attribute, n_values)
+    # one class: accuracy and most_frequent would both be 1.0, which reads as "fully predictable"
+    check_two_values(attribute, top)
+    n_classes = len(top)
     people, labels, n_dropped = probe_labels(kg, attribute, n_values, splits)
-    n_classes = len(top_values_for(kg, attribute, n_values))
     if len(people) < 2:
         raise ValueError(f"the probe needs at least 2 people with a top {attribute!r} value, got {len(people)}")
     generator = torch.Generator().manual_seed(seed)
@@ -376,11 +396,22 @@ def bias_summary(model: KGModel, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES
     pandas.DataFrame
         Columns ``attribute``, ``n_values``, ``score_difference``, ``n_pairs``,
         ``n_pairs_skipped``, ``probe_accuracy``, ``most_frequent``, ``n_train``, ``n_test``,
-        ``n_dropped``.
+        ``n_dropped``. An attribute with fewer than 2 values in train has nothing to tell apart:
+        its row keeps ``n_values`` (0 or 1) and has NaN in every other column, and a warning is
+        logged (:func:`score_differences` and :func:`probe_accuracy` raise on it instead).
     """
+    columns = ["attribute", "n_values", "score_difference", "n_pairs", "n_pairs_skipped", "probe_accuracy",
+               "most_frequent", "n_train", "n_test", "n_dropped"]
     rows = []
     for attribute in attributes:
         if attribute not in kg.sensitive:
+            continue
+        n_top = len(top_values_for(kg, attribute, n_values))
+        if n_top < 2:
+            # one row of NaN rather than an error, so the other attributes' rows are kept
+            logger.warning("bias summary %s: %d value(s) in train, nothing to tell apart; row left NaN",
+                           attribute, n_top)
+            rows.append({**dict.fromkeys(columns, math.nan), "attribute": attribute, "n_values": n_top})
             continue
         differences = score_differences(model, kg, attribute, n_values, splits)
         probe = probe_accuracy(model, kg, attribute, n_values, seed=seed, splits=splits, **probe_options)
@@ -396,6 +427,4 @@ def bias_summary(model: KGModel, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES
             "n_test": probe["n_test"],
             "n_dropped": probe["n_dropped"],
         })
-    columns = ["attribute", "n_values", "score_difference", "n_pairs", "n_pairs_skipped", "probe_accuracy",
-               "most_frequent", "n_train", "n_test", "n_dropped"]
     return pd.DataFrame(rows, columns=columns)
