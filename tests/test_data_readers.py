@@ -36,8 +36,27 @@ def test_wrong_column_count_names_file_and_line():
 
 
 def test_empty_field_is_rejected():
-    with pytest.raises(DataError, match=r"f\.txt:1: empty field"):
+    with pytest.raises(DataError, match=r"f\.txt:1: relation is empty"):
         parse_triples("a\t\tb\n", "f.txt")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("a\tr\tb ", r"tail 'b ' has surrounding whitespace"),
+    ("a\t r\tb", r"relation ' r' has surrounding whitespace"),
+    ("\ta\tr\tb", r"head is empty"),
+    (" a,r,b,extra", r"head ' a' has surrounding whitespace"),
+    ("a\t \tb", r"relation is only whitespace"),
+    ("\t\t", r"head is empty"),
+])
+def test_empty_or_padded_field_names_file_line_and_field(line, message):
+    delimiter = "," if "," in line else "\t"
+    with pytest.raises(DataError, match=rf"f\.txt:2: {message}"):
+        parse_triples(f"a{delimiter}r{delimiter}b\n{line}\n", "f.txt", delimiter, allow_extra_fields=True)
+
+
+def test_leading_byte_order_mark_is_dropped():
+    assert parse_triples(b"\xef\xbb\xbfa\tr\tb\r\n", "bom.txt").triples == [("a", "r", "b")]
+    assert parse_triples("\ufeffa\tr\tb\n", "bom.txt").triples == [("a", "r", "b")]
 
 
 def test_comma_separated_reads_first_three_fields_when_allowed():
@@ -57,6 +76,7 @@ def test_blank_lines_are_skipped_counted_and_keep_line_numbers():
     parsed = parse_triples(indexed_input, "train.txt")
     assert parsed.n_blank == 2
     assert parsed.line_numbers == [1, 4]
+    assert parse_triples(b" \r\na\tr\tb\r\n", "crlf.txt").n_blank == 1
     indexed = parse_all(indexed_input, valid="\na\tr\tc\n")
     assert indexed.skipped == {"train: blank lines": 2, "valid: blank lines": 1}
 

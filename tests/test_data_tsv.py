@@ -114,3 +114,12 @@ def test_unseen_skip_policy_from_schema(tmp_path):
     kg = load_triples_tsv(*paths)
     assert kg.valid.shape == (0, 3)
     assert kg.skipped == {"valid: blank lines": 1, "valid: unseen entity or relation": 1}
+
+
+def test_byte_order_mark_is_dropped_and_padded_name_names_file_line_field(tmp_path):
+    paths = write_graph(tmp_path)
+    paths[0].write_bytes(b"\xef\xbb\xbf" + TRAIN.encode())
+    assert load_triples_tsv(*paths).entities[0] == "/m/p1"
+    paths = write_graph(tmp_path, valid="/m/p1\t/film/actor\t/m/film\n/m/p1\t/film/actor \t/m/film\n")
+    with pytest.raises(DataError, match=r"valid\.txt:2: relation '/film/actor ' has surrounding whitespace"):
+        load_triples_tsv(*paths)

@@ -1,6 +1,11 @@
-"""Deriving a default whitelist from keywords in labels and descriptions."""
+"""Deriving a default whitelist from keywords in labels and descriptions, and reading one."""
+
+import pytest
+import torch
 
 from kgbias.debias.whitelists import derive_whitelist, load_whitelist, write_whitelist
+from kgbias.errors import DataError
+from kgbias.graph import KnowledgeGraph, SensitiveRelation
 
 
 def test_keywords_pick_professions_and_relations_exist(tiny_kg, tmp_path):
@@ -22,3 +27,25 @@ def test_exclusions_remove_false_positives(tiny_kg):
     frame = derive_whitelist(tiny_kg, keywords={"gender": ("women",)}, relations={},
                              excluded={"gender": ("doctor",)})
     assert list(frame["name"]) == ["nurse"]
+
+
+def test_hash_inside_a_name_is_not_a_comment(tmp_path):
+    entities = ["ann", "bob", "female", "C", "C#_dev"]
+    triples = torch.tensor([[0, 0, 2], [0, 1, 3], [1, 1, 4]])
+    kg = KnowledgeGraph(name="hash", entities=entities, relations=["gender", "profession"],
+                        train=triples, valid=triples[:0], test=triples[:0],
+                        sensitive={"gender": SensitiveRelation("gender", "gender"),
+                                   "profession": SensitiveRelation("profession", "profession")})
+    path = tmp_path / "w.tsv"
+    path.write_text("  # indented comment\ngender\tprofession\tC#_dev\t# after a tab\n"
+                    "gender\trelation\tprofession # after a space\n")
+    whitelist = load_whitelist(path, kg)
+    assert whitelist.entities["gender"].tolist() == [False, False, False, False, True]
+    assert whitelist.relations["gender"].tolist() == [False, True]
+
+
+def test_whitelist_without_entries_names_file(tiny_kg, tmp_path):
+    path = tmp_path / "w.tsv"
+    path.write_text("# only a comment\n\n   \n")
+    with pytest.raises(DataError, match=r"w\.tsv: no entries"):
+        load_whitelist(path, tiny_kg)

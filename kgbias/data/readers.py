@@ -3,7 +3,10 @@
 Format: one triple per line, ``head<SEP>relation<TAB>tail``. FB15k, FB15k-237, CoDEx and user TSV
 files are tab-separated with exactly three fields; WD50K is comma-separated, and only its first
 three fields are read (``allow_extra_fields=True``), as its README advises. CRLF line ends are
-accepted (the ``\\r`` is stripped). Blank lines are skipped and counted.
+accepted (the ``\\r`` is stripped) and a leading UTF-8 byte order mark is dropped. A line of only
+whitespace, without a separator, is blank: skipped and counted. A head, relation or tail that is
+empty or has leading or trailing whitespace is an error: ``"a "`` would silently be another name
+than ``"a"``.
 
 Ids: entities and relations are numbered in order of first appearance in the *train* split,
 reading each line as head, relation, tail (so a line's head gets its id before its tail). This
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 UNSEEN_POLICIES = ("error", "skip")
 BLANK = "blank lines"
 UNSEEN = "unseen entity or relation"
+FIELD_NAMES = ("head", "relation", "tail")
 
 
 @dataclass
@@ -91,17 +95,23 @@ def parse_triples(
     Raises
     ------
     DataError
-        For a line with too few (or, unless allowed, too many) fields, or an empty field; or
-        a ``delimiter`` that is not one character (or is a line end).
+        For a line with too few (or, unless allowed, too many) fields, or a head, relation or
+        tail that is empty or has surrounding whitespace; or a ``delimiter`` that is not one
+        character (or is a line end).
     """
     if len(delimiter) != 1 or delimiter in "\r\n":
         raise DataError(f"{source}: the field delimiter must be one character other than a line "
                         f"end, got {delimiter!r}")
     text = decode_utf8(data, source) if isinstance(data, bytes) else data
+    lines = split_lines(text)
+    # A byte order mark marks the encoding (Windows editors write one); it is not part of a name.
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
     parsed = ParsedSplit(source)
     name = "tab" if delimiter == "\t" else repr(delimiter)
-    for line_number, line in enumerate(split_lines(text), start=1):
-        if not line.strip():
+    for line_number, line in enumerate(lines, start=1):
+        # A line with a separator has fields, so "\t\t" is three empty ones, not a blank line.
+        if delimiter not in line and not line.strip():
             parsed.n_blank += 1
             continue
         fields = line.split(delimiter)
@@ -111,8 +121,9 @@ def parse_triples(
                 f"{len(fields)}: {_shorten(line)!r}"
             )
         head, relation, tail = fields[:3]
-        if not (head and relation and tail):
-            raise DataError(f"{source}:{line_number}: empty field in {_shorten(line)!r}")
+        trimmed = head.strip() == head and relation.strip() == relation and tail.strip() == tail
+        if not (head and relation and tail and trimmed):
+            _reject_fields((head, relation, tail), line, f"{source}:{line_number}")
         parsed.triples.append((head, relation, tail))
         parsed.line_numbers.append(line_number)
     return parsed
@@ -172,6 +183,16 @@ def index_triples(parsed: dict[str, ParsedSplit], unseen: str = "error") -> Inde
             )
         splits[split] = torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
     return IndexedGraph(list(entity_ids), list(relation_ids), splits, skipped)
+
+
+def _reject_fields(fields: tuple[str, ...], line: str, where: str) -> None:
+    """Raise for the first of head, relation, tail that is empty or has surrounding whitespace."""
+    for part, value in zip(FIELD_NAMES, fields):
+        if not value.strip():
+            problem = "is empty" if not value else "is only whitespace"
+            raise DataError(f"{where}: {part} {problem} in {_shorten(line)!r}")
+        if value != value.strip():
+            raise DataError(f"{where}: {part} {_shorten(value)!r} has surrounding whitespace")
 
 
 def _shorten(line: str, limit: int = 120) -> str:

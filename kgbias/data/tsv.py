@@ -17,8 +17,9 @@ Example schema (every key except ``sensitive`` is optional)::
     male = "/m/05zppz"
     female = "/m/02zsn"
 
-Triple files are parsed as in :mod:`kgbias.data.readers` (exactly three fields per line, CRLF
-accepted, blank lines counted, ids from train); files ending in ``.gz`` are gunzipped.
+Triple files are parsed as in :mod:`kgbias.data.readers` (exactly three fields per line, none empty
+or with surrounding whitespace; CRLF and a leading byte order mark accepted; blank lines counted;
+ids from train); files ending in ``.gz`` are gunzipped.
 ``humans`` are the entities on the person side of any sensitive relation.
 
 :func:`load_schema_graph` reads the triple files that the schema names, so a schema path is a

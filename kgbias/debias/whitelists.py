@@ -97,6 +97,8 @@ def write_whitelist(frame: pd.DataFrame, path: str | Path, header: str = "") -> 
 
 # --- reading a whitelist file --------------------------------------------------------------
 WHITELIST_KINDS = ("relation", "profession")
+# Only a '#' that opens the line or follows whitespace starts a comment, so names may contain '#'.
+COMMENT = re.compile(r"(?:^|\s)#.*")
 
 
 @dataclass
@@ -135,8 +137,10 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
 
     ``attribute<TAB>relation<TAB>r`` whitelists relation ``r`` (type 1); ``attribute<TAB>profession
     <TAB>e`` whitelists profession entity ``e`` (type 2), given by entity name or unique label.
-    ``#`` starts a comment; blank lines are skipped. The attribute must be a sensitive attribute of
-    ``kg`` other than ``profession``. Raises :class:`DataError` naming ``file:line``.
+    ``#`` starts a comment at the start of a line or after a space or tab (as
+    :func:`write_whitelist` writes them); a ``#`` inside a name (``C#_dev``) is part of the name.
+    Blank lines are skipped. The attribute must be a sensitive attribute of ``kg`` other than
+    ``profession``. Raises :class:`DataError` naming ``file:line``, or the file if it has no entries.
 
     Fisher et al. (2020b), §4.2 and Tables 7-8.
     """
@@ -149,7 +153,7 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
     entities: dict[str, torch.Tensor] = {}
     allowed = [a for a in kg.sensitive if a != "profession"]
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
+        line = COMMENT.sub("", raw, count=1).strip()
         if not line:
             continue
         where = f"{path}:{number}"
@@ -172,6 +176,9 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
                 entities[attribute][_entity_by_name_or_label(kg, name)] = True
         except DataError as error:
             raise DataError(f"{where}: {error}") from None
+    if not relations:
+        # An empty whitelist would otherwise fail much later, inside training.
+        raise DataError(f"{path}: no entries")
     attributes = [a for a in allowed if a in relations]
     return Whitelist(attributes, {a: relations[a] for a in attributes}, {a: entities[a] for a in attributes})
 
