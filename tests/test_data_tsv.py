@@ -123,3 +123,9 @@ def test_byte_order_mark_is_dropped_and_padded_name_names_file_line_field(tmp_pa
     paths = write_graph(tmp_path, valid="/m/p1\t/film/actor\t/m/film\n/m/p1\t/film/actor \t/m/film\n")
     with pytest.raises(DataError, match=r"valid\.txt:2: relation '/film/actor ' has surrounding whitespace"):
         load_triples_tsv(*paths)
+
+
+def test_schema_with_a_byte_order_mark_loads(tmp_path):
+    paths = write_graph(tmp_path)
+    paths[3].write_bytes(b"\xef\xbb\xbf" + SCHEMA.encode())
+    assert load_triples_tsv(*paths).name == "my-graph"

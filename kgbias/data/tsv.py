@@ -141,8 +141,9 @@ def _read_schema(schema: Path) -> dict:
     import tomllib  # Python >= 3.11; imported here so the rest of kgbias works on 3.10
 
     try:
-        with open(schema, "rb") as stream:
-            config = tomllib.load(stream)
+        data = Path(schema).read_bytes()
+        # a byte order mark (Windows editors write one) is an encoding marker that TOML rejects
+        config = tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except FileNotFoundError:
         raise DataError(f"{schema}: schema file not found") from None
     except IsADirectoryError:
