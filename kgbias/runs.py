@@ -9,6 +9,10 @@ A run folder holds:
 - ``history.csv``: loss, seconds and validation MRR per epoch
 - ``metrics.json``: written last; its presence marks the run finished
 
+``checkpoint.pt`` and ``best.pt`` also hold the config's fingerprint
+(:meth:`~kgbias.config.TrainConfig.fingerprint`), so files copied from another run are refused;
+files from before the fingerprint was stored are accepted.
+
 Checkpoints hold tensors and plain Python values only and are read with
 ``torch.load(weights_only=True)``, so a crafted file cannot run code when loaded.
 """
@@ -37,6 +41,9 @@ BEST = "best.pt"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 LOCK = ".lock"
+FINGERPRINT = "config_fingerprint"  # key in checkpoint.pt and best.pt
+RUN_FILES = (CHECKPOINT, PREVIOUS_CHECKPOINT, BEST, HISTORY, METRICS)
+WRITTEN_FILES = (CONFIG, CHECKPOINT, BEST, HISTORY, METRICS)  # the names atomic_write writes in a run folder
 
 logger = logging.getLogger(__name__)
 
@@ -102,24 +109,64 @@ class RunFolder:
     def __init__(self, path: Path, config: TrainConfig):
         self.path = Path(path)
         self.config = config
+        self.checkpoint_path: Path | None = None  # the file the last load_checkpoint() read
+        self._fingerprint: str | None = None
+        self._current_damaged = False  # checkpoint.pt failed to load: never rotate it over the fallback
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:  # cached: it hashes the whitelist or dataset schema files
+            self._fingerprint = self.config.fingerprint()
+        return self._fingerprint
 
     @classmethod
     def open(cls, path: Path, config: TrainConfig) -> "RunFolder":
-        """Create the folder, or check that an existing one holds the same config."""
+        """Create the folder, or check that an existing one holds the same config.
+
+        The check and the write of ``config.json`` happen under :meth:`lock`, so two processes
+        with different configs cannot both be accepted; temporary files left by a write that was
+        killed midway are removed there too.
+        """
         folder = cls(path, config)
-        config_path = folder.path / CONFIG
+        if (folder.path / CONFIG).exists():  # config.json never changes: refuse without touching the folder
+            folder._check_config()
+        with folder.lock():
+            folder._check_config()
+            folder._remove_temporaries()
+        return folder
+
+    def _check_config(self) -> None:
+        config_path = self.path / CONFIG
         if config_path.exists():
             stored = TrainConfig.from_dict(read_json(config_path), source=str(config_path))
-            differences = stored.differences(config)
+            differences = stored.differences(self.config)
             if differences:
                 listed = "; ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in differences.items())
                 raise RunError(
-                    f"{folder.path} holds a run with a different config ({listed}); "
+                    f"{self.path} holds a run with a different config ({listed}); "
                     "choose another run folder or delete this one"
                 )
-        else:
-            write_json(config_path, config.to_dict())
-        return folder
+            return
+        present = [name for name in RUN_FILES if (self.path / name).exists()]
+        if present:
+            raise RunError(f"{self.path} holds {', '.join(present)} but no {CONFIG}, so the config that made "
+                           f"them is unknown; restore its {CONFIG}, or delete those files to train afresh")
+        write_json(config_path, self.config.to_dict())
+
+    def _remove_temporaries(self) -> None:
+        """Delete the ``.<name>.*.tmp`` files of :func:`atomic_write`; only with the lock held (no writer)."""
+        for name in WRITTEN_FILES:
+            for temporary in self.path.glob(f".{name}.*.tmp"):
+                logger.info("removing %s, left by an interrupted write", temporary)
+                temporary.unlink(missing_ok=True)
+
+    def check_fingerprint(self, path: Path, state: dict) -> None:
+        """Refuse ``state`` (read from ``path``) if it was written under another config."""
+        stored = state.get(FINGERPRINT)  # absent in files written before it was stored
+        if stored is not None and stored != self.fingerprint:
+            raise RunError(f"{path}: written by another config (fingerprint {stored!r}, this run's is "
+                           f"{self.fingerprint!r}): copied from another run folder, or the config's whitelist "
+                           "or dataset schema changed; delete it or use the run folder it came from")
 
     @contextlib.contextmanager
     def lock(self):
@@ -146,41 +193,81 @@ class RunFolder:
 
     def save_checkpoint(self, state: dict) -> None:
         current = self.path / CHECKPOINT
-        if current.exists():
+        if current.exists() and not self._current_damaged:
             os.replace(current, self.path / PREVIOUS_CHECKPOINT)
-        save_tensors(current, state)
+        save_tensors(current, {**state, FINGERPRINT: self.fingerprint})
+        self._current_damaged = False
 
-    def load_checkpoint(self) -> dict | None:
-        """Latest readable checkpoint, falling back to the previous one if the latest is damaged."""
+    def load_checkpoint(self, check_config: bool = True) -> dict | None:
+        """Latest readable checkpoint, falling back to the previous one if the latest is damaged.
+
+        :attr:`checkpoint_path` tells which file it came from. ``check_config=False`` leaves
+        :meth:`check_fingerprint` to the caller (to report weights that do not fit first).
+        """
         current, previous = self.path / CHECKPOINT, self.path / PREVIOUS_CHECKPOINT
+        self.checkpoint_path = None
         if not current.exists():
-            return _checkpoint_dict(previous) if previous.exists() else None
-        try:
-            return _checkpoint_dict(current)
-        except RunError as error:
             if not previous.exists():
-                raise
-            logger.warning("%s; falling back to %s", error, previous)
+                return None
+            path, state = previous, _checkpoint_dict(previous)
+        else:
             try:
-                return _checkpoint_dict(previous)
-            except RunError as previous_error:
-                raise RunError(f"{error}; and the fallback {previous_error}") from None
+                path, state = current, _checkpoint_dict(current)
+            except RunError as error:
+                if not previous.exists():
+                    raise
+                logger.warning("%s; falling back to %s", error, previous)
+                try:
+                    path, state = previous, _checkpoint_dict(previous)
+                except RunError as previous_error:
+                    raise RunError(f"{error}; and the fallback {previous_error}") from None
+                self._current_damaged = True
+        self.checkpoint_path = path
+        if check_config:
+            self.check_fingerprint(path, state)
+        return state
 
     def save_best(self, model_state: dict, epoch: int, valid_mrr: float) -> None:
-        save_tensors(self.path / BEST, {"model": model_state, "epoch": epoch, "valid_mrr": valid_mrr})
+        save_tensors(self.path / BEST, {"model": model_state, "epoch": epoch, "valid_mrr": valid_mrr,
+                                        FINGERPRINT: self.fingerprint})
 
     def load_best(self) -> dict | None:
+        """The best weights with their ``epoch`` and ``valid_mrr``; None without ``best.pt``."""
         path = self.path / BEST
-        return load_tensors(path) if path.exists() else None
+        if not path.exists():
+            return None
+        state = _checkpoint_dict(path)
+        missing = [key for key in ("model", "epoch", "valid_mrr") if key not in state]
+        if missing:
+            raise RunError(f"{path}: not kgbias best weights (no {', '.join(missing)})")
+        if not isinstance(state["model"], dict):
+            raise RunError(f"{path}: not kgbias best weights ('model' holds a {type(state['model']).__name__})")
+        self.check_fingerprint(path, state)
+        return state
 
     def write_history(self, history: list[dict]) -> None:
         write_csv(self.path / HISTORY, pd.DataFrame(history))
 
     def history(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / HISTORY)
+        path = self.path / HISTORY
+        try:
+            frame = pd.read_csv(path)
+        except FileNotFoundError:
+            frame = None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise RunError(f"{path}: unreadable history ({error}); delete {METRICS} and rerun "
+                           "`kgbias train` with this config to rewrite it from the checkpoint") from None
+        if frame is None or "epoch" not in frame:
+            raise RunError(f"{path}: {'missing' if frame is None else 'no epoch column'}; delete {METRICS} and "
+                           "rerun `kgbias train` with this config to rewrite it from the checkpoint")
+        return frame
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.path / METRICS, metrics)
 
     def metrics(self) -> dict:
-        return read_json(self.path / METRICS)
+        path = self.path / METRICS
+        metrics = read_json(path)
+        if not isinstance(metrics, dict):
+            raise RunError(f"{path}: expected an object of metrics, got {type(metrics).__name__}")
+        return metrics

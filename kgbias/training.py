@@ -32,7 +32,7 @@ from .graph import KnowledgeGraph
 from .losses import margin_ranking_loss, softmax_loss
 from .models import KGModel, build_model
 from .optim import SparseAdagrad
-from .runs import RunFolder
+from .runs import BEST, HISTORY, METRICS, PREVIOUS_CHECKPOINT, RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def _check_finite(model: KGModel, epoch: int) -> None:
 
 def _restore(folder: RunFolder, model, optimizer, scheduler, generator,
              adversary: BoseAdversary | None = None) -> tuple[int, list[dict]]:
-    state = folder.load_checkpoint()
+    state = folder.load_checkpoint(check_config=False)
     if state is None:
         return 0, []
     try:
@@ -278,18 +278,53 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, generator,
             adversary.load_state_dict(state["adversary"])
         epoch, history = int(state["epoch"]), list(state["history"])
     except (KeyError, RuntimeError, ValueError, TypeError) as error:
-        raise RunError(f"{folder.path}: checkpoint does not fit this model and config ({error!r})") from None
+        raise RunError(f"{folder.checkpoint_path}: checkpoint does not fit this model and config "
+                       f"({error!r})") from None
+    folder.check_fingerprint(folder.checkpoint_path, state)
     logger.info("resuming %s after epoch %d", folder.path.name, epoch)
     return epoch, history
 
 
-def _load_finished(folder: RunFolder, model: KGModel) -> None:
-    best = folder.load_best()
-    state = best["model"] if best is not None else folder.load_checkpoint()["model"]
+def _load_weights(model: KGModel, state: dict, path: Path) -> None:
     try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise RunError(f"{folder.path}: stored weights do not fit this model ({error})") from None
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, TypeError, AttributeError) as error:
+        raise RunError(f"{path}: stored weights do not fit this model ({error})") from None
+
+
+def _validated(history: list[dict] | pd.DataFrame) -> bool:
+    """Whether ``history`` (a checkpoint's rows, or history.csv) has a validation: then best.pt exists."""
+    frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
+    return "valid_mrr" in frame and bool(frame["valid_mrr"].notna().any())
+
+
+def _resume_best(folder: RunFolder, history: list[dict]) -> dict | None:
+    best = folder.load_best()
+    if best is None and _validated(history):  # else a later, worse epoch would become "best"
+        raise RunError(f"{folder.path / BEST}: missing, but the checkpoint's history has validations; "
+                       "restore it, or delete the run folder to retrain")
+    return best
+
+
+def _load_finished(folder: RunFolder, model: KGModel, history: pd.DataFrame, metrics: dict) -> None:
+    """Load the weights ``metrics`` were computed with: best.pt, or (no validation) the last checkpoint."""
+    best = folder.load_best()
+    if best is not None:
+        path, state = folder.path / BEST, best
+    elif _validated(history):
+        raise RunError(f"{folder.path / BEST}: missing, but {HISTORY} has validations: the weights "
+                       f"{METRICS} was computed with are gone; delete the run folder to retrain")
+    else:
+        state, path = folder.load_checkpoint(), folder.checkpoint_path
+        if state is None:
+            raise RunError(f"{folder.path}: finished run without weights (no {BEST} or checkpoint); "
+                           "delete the run folder to retrain")
+    epoch_used = metrics.get("epoch_used")  # the fallback checkpoint.prev.pt is an earlier epoch
+    if epoch_used is not None and state.get("epoch") != epoch_used:
+        damaged = " (the later checkpoint is damaged or missing)" if path.name == PREVIOUS_CHECKPOINT else ""
+        raise RunError(f"{path}: holds epoch {state.get('epoch')}, but {METRICS} was computed with epoch "
+                       f"{epoch_used}{damaged}; delete the run folder to retrain")
+    _load_weights(model, state, path)
 
 
 def final_metrics(model: KGModel, kg: KnowledgeGraph, known: KnownAnswers, epoch_used: int,
@@ -339,10 +374,16 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     model = make_model(config, kg).to(device)
     scorer = scoring_model(config, kg, model).to(device)
     if folder.finished:
-        _load_finished(folder, model)
-        return TrainedRun(config, kg, model, folder.path, folder.history(), folder.metrics())
+        history, metrics = folder.history(), folder.metrics()
+        _load_finished(folder, model, history, metrics)
+        return TrainedRun(config, kg, model, folder.path, history, metrics)
 
     triples, n_removed = training_triples(config, kg)
+    if config.valid_every and not len(kg.valid):
+        logger.warning("%s has no valid triples: no validation MRR, no early stopping; the last epoch is "
+                       "used", kg.name)
+    if not len(kg.test):
+        logger.warning("%s has no test triples: the test metrics will be NaN", kg.name)
     steps_per_epoch = math.ceil(len(triples) / config.batch_size)
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
@@ -350,7 +391,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     adversary = debiasing if isinstance(debiasing, BoseAdversary) else None
     start_epoch, history = _restore(folder, model, optimizer, scheduler, generator, adversary)
     known = KnownAnswers(kg.all_triples(), kg.n_relations)
-    best = folder.load_best() if start_epoch else None
+    best = _resume_best(folder, history) if start_epoch else None
     best_mrr, best_epoch = (best["valid_mrr"], best["epoch"]) if best else (-1.0, 0)
 
     epochs = range(start_epoch + 1, config.n_epochs + 1)
@@ -387,7 +428,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
 
     folder.write_history(history)  # a kill after the last checkpoint can have left it one epoch short
     if best_epoch:
-        model.load_state_dict(folder.load_best()["model"])
+        _load_weights(model, folder.load_best(), folder.path / BEST)
     epoch_used = best_epoch or len(history)
     metrics = final_metrics(evaluation_model(config, kg, model, scorer), kg, known, epoch_used, history)
     if config.remove_sensitive:

@@ -171,3 +171,16 @@ def test_removing_every_train_triple_is_an_error():
                         sensitive={"gender": SensitiveRelation("gender", "r0")})
     with pytest.raises(RunError, match="none are left to train on"):
         training.training_triples(TrainConfig(dataset="random", remove_sensitive=True), kg)
+
+
+def test_empty_valid_and_test_splits_are_reported(tmp_path, caplog):
+    kg = random_graph()
+    empty = kg.valid[:0]
+    kg = KnowledgeGraph(kg.name, kg.entities, kg.relations, kg.train, empty, empty)
+    config = TrainConfig(**{**CONFIG.to_dict(), "n_epochs": 1})
+    with caplog.at_level("WARNING", logger="kgbias.training"):
+        run = train(config, kg=kg, run_dir=tmp_path / "run")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "random has no valid triples: no validation MRR, no early stopping; the last epoch is used" in messages
+    assert "random has no test triples: the test metrics will be NaN" in messages
+    assert run.metrics["epoch_used"] == 1
