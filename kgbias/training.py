@@ -446,6 +446,13 @@ def load_run(path: str | Path, device: str = "cpu") -> TrainedRun:
     if not config_path.exists():
         raise RunError(f"{path}: not a run folder (no {CONFIG})")
     config = TrainConfig.from_dict(read_json(config_path), source=str(config_path))
+    # config.json keeps file paths as they were given, relative to where training ran
+    files = {"dataset": config.dataset if config.dataset.endswith(".toml") else "",
+             "whitelist": config.whitelist if config.whitelist != "default" else ""}
+    for field, name in files.items():
+        if name and not Path(name).is_absolute() and not Path(name).exists():
+            raise RunError(f"{config_path}: {field} {name!r} is a path relative to the directory the run was "
+                           f"trained in, and {Path.cwd()} is not it: run this from there")
     folder = RunFolder(path, config)
     if not folder.finished:
         raise RunError(f"{path}: run not finished; rerun `kgbias train` with its config to resume it")

@@ -97,3 +97,18 @@ def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
     monkeypatch.setattr(kgbias.training, "train", interrupted)
     assert main(["-q", "train", *QUICK]) == 130
     assert capsys.readouterr().err == "kgbias: interrupted; run the same command again to resume\n"
+
+
+def test_evaluate_elsewhere_names_the_relative_schema_path(tmp_path, capsys, monkeypatch):
+    schema = _own_graph(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    flags = ["--dataset", schema.name, "--embedding-dim", "8", "--n-negatives", "10", "--batch-size", "64",
+             "--n-epochs", "1", "--run-dir", str(tmp_path / "run")]
+    assert main(["-q", "train", *flags]) == 0
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["-q", "evaluate", str(tmp_path / "run")]) == 2
+    assert (f"dataset '{schema.name}' is a path relative to the directory the run was trained in"
+            in capsys.readouterr().err)
