@@ -11,6 +11,7 @@ Environment variables override the defaults:
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,20 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     value = os.environ.get("KGBIAS_RESULTS")
     return Path(value).expanduser() if value else ROOT / "results"
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+
+
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """``tempfile.mkstemp`` beside ``path`` (for an atomic rename onto it), with the permissions a
+    plain ``open`` would give (mkstemp's are 0600: owner only)."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(name, 0o666 & ~UMASK)
+    return handle, name

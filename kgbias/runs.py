@@ -24,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import torch
 
 from .config import TrainConfig
 from .errors import RunError
+from .paths import temporary_beside
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 def atomic_write(path: Path, write) -> None:
     """Write through ``write(file)`` to a temporary file beside ``path``, then rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = temporary_beside(path)
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)

@@ -101,7 +101,7 @@ def test_unseen_skip_counts_and_warns(caplog):
 
 
 def test_not_utf8_names_file():
-    with pytest.raises(DataError, match=r"bad\.txt: not UTF-8 at byte 2"):
+    with pytest.raises(DataError, match=r"bad\.txt:1: not UTF-8 at byte 2"):
         parse_triples(b"a\t\xff\tb\n", "bad.txt")
 
 
@@ -135,3 +135,8 @@ def test_content_checksum_equal_for_reordered_gzip_and_plain_copies(tmp_path):
 def test_index_rejects_unknown_policy():
     with pytest.raises(ValueError, match="unseen"):
         index_triples({s: ParsedSplit(s) for s in ("train", "valid", "test")}, unseen="drop")
+
+
+def test_not_utf8_names_the_line():
+    with pytest.raises(DataError, match=r"bad\.txt:3: not UTF-8 at byte 14"):
+        parse_triples(b"a\tr\tb\nc\tr\td\ne\t\xff\tf\n", "bad.txt")

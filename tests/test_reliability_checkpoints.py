@@ -368,3 +368,11 @@ def test_training_leaves_floating_point_state_alone(tmp_path):
         assert smallest_normal / 2 > 0  # a subnormal, unless FTZ/DAZ were left on
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    from kgbias.runs import write_json
+
+    write_json(tmp_path / "atomic.json", {})
+    (tmp_path / "plain.json").write_text("{}")
+    assert (tmp_path / "atomic.json").stat().st_mode == (tmp_path / "plain.json").stat().st_mode

@@ -64,11 +64,12 @@ def content_sha256(data: bytes | str, source: str = "<data>") -> str:
 
 
 def decode_utf8(data: bytes, source: str) -> str:
-    """Decode UTF-8 strictly; the error names the file and the byte offset."""
+    """Decode UTF-8 strictly; the error names the file, the line and the byte offset."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(f"{source}: not UTF-8 at byte {error.start}: {error.reason}") from None
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(f"{source}:{line}: not UTF-8 at byte {error.start}: {error.reason}") from None
 
 
 def compute_checksum(data: bytes, kind: str, source: str = "<data>") -> str:

@@ -23,7 +23,6 @@ import logging
 import os
 import posixpath
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -32,7 +31,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import ChecksumError, DataError
-from ..paths import cache_dir, mirror_dir
+from ..paths import cache_dir, mirror_dir, temporary_beside
 from .checksums import compute_checksum
 from .registry import FileSpec
 
@@ -118,7 +117,7 @@ def _download(
 ) -> tuple[bytes, str]:
     """Download to a temporary file beside ``path``, verify it, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp_name = temporary_beside(path)
     os.close(handle)
     temp_path = Path(temp_name)
     try:
