@@ -49,3 +49,10 @@ def test_whitelist_without_entries_names_file(tiny_kg, tmp_path):
     path.write_text("# only a comment\n\n   \n")
     with pytest.raises(DataError, match=r"w\.tsv: no entries"):
         load_whitelist(path, tiny_kg)
+
+
+def test_a_profession_entry_must_be_somebodys_profession(tiny_kg, tmp_path):
+    path = tmp_path / "w.tsv"
+    path.write_text("gender\tprofession\tnurse\ngender\tprofession\tparis\n")
+    with pytest.raises(DataError, match=r"w\.tsv:2: 'paris' is nobody's profession in tiny"):
+        load_whitelist(path, tiny_kg)

@@ -152,6 +152,7 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
     relations: dict[str, torch.Tensor] = {}
     entities: dict[str, torch.Tensor] = {}
     allowed = [a for a in kg.sensitive if a != "profession"]
+    professions = None  # the profession values of the graph, read at the first profession entry
     for number, raw in enumerate(text.splitlines(), start=1):
         line = COMMENT.sub("", raw, count=1).strip()
         if not line:
@@ -173,7 +174,12 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
             else:
                 if "profession" not in kg.sensitive:
                     raise DataError(f"graph {kg.name!r} has no profession relation")
-                entities[attribute][_entity_by_name_or_label(kg, name)] = True
+                entity = _entity_by_name_or_label(kg, name)
+                if professions is None:
+                    professions = set(kg.attribute_pairs("profession")[:, 1].tolist())
+                if entity not in professions:  # e.g. a city: its twin triples would never occur
+                    raise DataError(f"{name!r} is nobody's profession in {kg.name}")
+                entities[attribute][entity] = True
         except DataError as error:
             raise DataError(f"{where}: {error}") from None
     if not relations:
