@@ -1,6 +1,7 @@
 """Load a user's own graph: three triple files plus a small TOML schema.
 
-Example schema (every key except ``sensitive`` is optional)::
+Example schema (every key is optional; without ``sensitive`` the graph trains and is evaluated,
+but has no attribute to measure or debias)::
 
     name = "my-graph"            # default: the schema file's stem
     delimiter = "\\t"             # field separator of the triple files: one character (default tab)
