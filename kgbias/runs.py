@@ -191,6 +191,13 @@ class RunFolder:
     def finished(self) -> bool:
         return (self.path / METRICS).exists()
 
+    def forget_unstarted(self) -> None:
+        """Delete ``config.json`` if no run file was written yet (call with the lock held): a run
+        that failed before its first epoch (a missing whitelist, say) does not claim the folder for
+        its config, so the corrected command can use it."""
+        if not any((self.path / name).exists() for name in RUN_FILES):
+            (self.path / CONFIG).unlink(missing_ok=True)
+
     def save_checkpoint(self, state: dict) -> None:
         current = self.path / CHECKPOINT
         if current.exists() and not self._current_damaged:

@@ -365,6 +365,9 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
         torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
         try:
             return _train_locked(config, kg, folder, device, progress)
+        except Exception:
+            folder.forget_unstarted()
+            raise
         finally:
             torch.set_flush_denormal(False)  # torch's default; it has no getter to restore from
 

@@ -233,3 +233,13 @@ def test_stale_temporaries_are_removed_when_the_folder_is_opened(tmp_path):
         (path / name).write_bytes(b"PK partial")
     RunFolder.open(path, CONFIG)
     assert sorted(p.name for p in path.iterdir()) == sorted([".lock", "config.json", *kept])
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_the_folder_free(kg, tmp_path):
+    folder = tmp_path / "run"
+    wrong = TrainConfig(**{**CONFIG.to_dict(), "debias": "kl", "debias_weights": {"astrology": 1.0}})
+    with pytest.raises(RunError, match="astrology"):
+        train(wrong, kg=kg, run_dir=folder)
+    assert not (folder / "config.json").exists()
+    run = train(CONFIG, kg=kg, run_dir=folder)  # the corrected command is not refused
+    assert run.metrics["epoch_used"] >= 1
