@@ -246,3 +246,11 @@ def test_people_ids_outside_the_graph_are_named(tiny_kg, ids):
     with pytest.raises(DataError, match=r"people: \d+ id\(s\) outside 0 \.\. 12 \(the entities of tiny\): "
                                         + str([i for i in ids if not 0 <= i < 13][0])):
         gradient_bias(random_model(tiny_kg), tiny_kg, people=torch.tensor(ids), min_count=0)
+
+
+def test_the_values_listed_carry_their_labels(tiny_kg):
+    from kgbias.bias.measure import check_value
+
+    kg = dataclasses.replace(tiny_kg, labels={"nurse": "Nurse"})
+    with pytest.raises(DataError, match=r"'Nurse' is not a value of profession .*it has: .*nurse \(Nurse\)"):
+        check_value(kg, "profession", "value_a", "Nurse")  # a label, not the entity name

@@ -258,11 +258,17 @@ def check_value(kg: KnowledgeGraph, attribute: str, argument: str, value: str, s
     held = kg.top_values(attribute, kg.n_entities, splits=splits)  # most frequent first
     if value_id not in held.tolist():
         canonical = {name: key for key, name in kg.named_values.get(attribute, {}).items()}
-        names = [canonical.get(kg.entities[i], kg.entities[i]) for i in held[:10].tolist()]
+        names = [canonical.get(kg.entities[i]) or _named(kg, kg.entities[i]) for i in held[:10].tolist()]
         more = f", ... ({len(held)} in all)" if len(held) > 10 else ""
         raise DataError(f"{argument}: {value!r} is not a value of {attribute} in {kg.name} "
                         f"({', '.join(splits)}; it has: {', '.join(names) or 'none'}{more})")
     return value_id
+
+
+def _named(kg: KnowledgeGraph, entity: str) -> str:
+    """``entity``, with its label where it has one (``/m/0c8wxp (Catholicism)``)."""
+    label = kg.label(entity)
+    return entity if label == entity else f"{entity} ({label})"
 
 
 def target_values(kg: KnowledgeGraph, target: str, splits=SPLITS) -> torch.Tensor:
