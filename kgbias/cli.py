@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ties", default="realistic", choices=["realistic", "optimistic", "pessimistic"])
     evaluate.add_argument("--raw", action="store_true", help="raw ranks (default: filtered)")
     evaluate.add_argument("--exclude-sensitive", action="store_true",
-                          help="drop sensitive-relation triples from the split (paper 2's '(filtered)')")
+                          help="drop the sensitive attributes' triples from the split, profession's kept "
+                               "(paper 2's '(filtered)')")
     evaluate.add_argument("--per-relation", action="store_true", help="also print metrics per relation")
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=_evaluate_command)

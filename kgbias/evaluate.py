@@ -130,16 +130,29 @@ def rank_triples(model: KGModel, triples: torch.Tensor, known: KnownAnswers | No
             (torch.cat(head_ranks).cpu() if head_ranks else empty))
 
 
+# Paper 1 measures bias *on* profession, the target relation; it is not one of the protected
+# attributes whose triples paper 2's "(filtered)" protocol removes (gender, religion, ...).
+NOT_EXCLUDED = ("profession",)
+
+
+def excluded_relations(kg: KnowledgeGraph) -> list[str]:
+    """Names of the relations ``exclude_sensitive`` removes: those of every sensitive attribute
+    of ``kg`` except ``profession``, sorted."""
+    return sorted({spec.relation for attribute, spec in kg.sensitive.items() if attribute not in NOT_EXCLUDED})
+
+
 def evaluation_triples(kg: KnowledgeGraph, split: str, exclude_sensitive: bool = False) -> torch.Tensor:
     """A split's triples; with ``exclude_sensitive`` the sensitive-relation triples are removed.
 
     ``exclude_sensitive`` is paper 2's "(filtered)" protocol (Fisher et al. 2020b, §5): it
-    removes sensitive triples from the evaluation split; it is unrelated to filtered ranking.
+    removes the triples of the sensitive attributes (:func:`excluded_relations`: all but
+    profession) from the evaluation split; it is unrelated to filtered ranking.
     """
     triples = kg.split(split)
-    if exclude_sensitive and kg.sensitive:
-        sensitive = torch.tensor([kg.relation_id(spec.relation) for spec in kg.sensitive.values()])
-        triples = triples[~torch.isin(triples[:, 1], sensitive)]
+    relations = excluded_relations(kg) if exclude_sensitive else []
+    if relations:
+        excluded = torch.tensor([kg.relation_id(name) for name in relations])
+        triples = triples[~torch.isin(triples[:, 1], excluded)]
     return triples
 
 

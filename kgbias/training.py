@@ -27,7 +27,7 @@ from .debias.attributes import AttributeAwareModel, AttributeVectors
 from .debias.whitelists import load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
-from .evaluate import KnownAnswers, link_prediction
+from .evaluate import KnownAnswers, excluded_relations, link_prediction
 from .graph import KnowledgeGraph
 from .losses import margin_ranking_loss, softmax_loss
 from .models import KGModel, build_model
@@ -327,6 +327,26 @@ def _load_finished(folder: RunFolder, model: KGModel, history: pd.DataFrame, met
     _load_weights(model, state, path)
 
 
+def _without_sensitive(model: KGModel, kg: KnowledgeGraph, known: KnownAnswers) -> dict:
+    """Paper 2's "(filtered)" test metrics, with the relations they leave out."""
+    return {"test_without_sensitive": link_prediction(model, kg, "test", known=known, exclude_sensitive=True),
+            "test_without_sensitive_relations": excluded_relations(kg)}
+
+
+def _refresh_without_sensitive(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, model: KGModel,
+                               scorer, metrics: dict) -> dict:
+    """Recompute a finished run's "(filtered)" metrics if they left out other relations than
+    :func:`~kgbias.evaluate.excluded_relations` does now (runs from before 2026-11-27 also left
+    out profession), and store them; the other metrics and the weights are untouched."""
+    if not kg.sensitive or metrics.get("test_without_sensitive_relations") == excluded_relations(kg):
+        return metrics
+    logger.info("%s: recomputing the test metrics without sensitive triples", folder.path.name)
+    known = KnownAnswers(kg.all_triples(), kg.n_relations)
+    metrics = {**metrics, **_without_sensitive(evaluation_model(config, kg, model, scorer), kg, known)}
+    folder.write_metrics(metrics)
+    return metrics
+
+
 def final_metrics(model: KGModel, kg: KnowledgeGraph, known: KnownAnswers, epoch_used: int,
                   history: list[dict]) -> dict:
     """Test metrics on all test triples and with sensitive triples removed (paper 2's protocol).
@@ -336,7 +356,7 @@ def final_metrics(model: KGModel, kg: KnowledgeGraph, known: KnownAnswers, epoch
     metrics = {"epoch_used": epoch_used, "n_epochs_run": len(history)}
     metrics["test"] = link_prediction(model, kg, "test", known=known)
     if kg.sensitive:
-        metrics["test_without_sensitive"] = link_prediction(model, kg, "test", known=known, exclude_sensitive=True)
+        metrics.update(_without_sensitive(model, kg, known))
     seconds = [row["seconds"] for row in history]
     if seconds:
         metrics["seconds_first_epoch"] = seconds[0]
@@ -379,6 +399,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     if folder.finished:
         history, metrics = folder.history(), folder.metrics()
         _load_finished(folder, model, history, metrics)
+        metrics = _refresh_without_sensitive(config, kg, folder, model, scorer, metrics)
         return TrainedRun(config, kg, model, folder.path, history, metrics)
 
     triples, n_removed = training_triples(config, kg)

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from kgbias.evaluate import KnownAnswers, link_prediction, metrics_from_ranks, rank_triples, ranks_from_scores
+from kgbias.evaluate import (KnownAnswers, evaluation_triples, link_prediction, metrics_from_ranks, rank_triples,
+                             ranks_from_scores)
 from kgbias.models import TransE
 
 
@@ -106,3 +107,12 @@ def test_exclude_sensitive_drops_sensitive_triples(tiny_kg):
     metrics, per_relation = link_prediction(model, tiny_kg, "test", per_relation=True)
     assert metrics["n_ranks"] == 14
     assert dict(zip(per_relation["relation"], per_relation["n_ranks"])) == {"gender": 12, "lives_in": 2}
+
+
+def test_exclude_sensitive_keeps_profession_triples(tiny_kg):
+    """Paper 2's "(filtered)" drops the protected attributes' triples; profession is paper 1's
+    target relation, not one of them."""
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    tiny_kg.test = tiny_kg.train[[0, 6, 7]]  # (ann, gender, female), two profession triples
+    assert link_prediction(model, tiny_kg, "test", exclude_sensitive=True)["n_ranks"] == 4
+    assert evaluation_triples(tiny_kg, "test", exclude_sensitive=True).tolist() == tiny_kg.train[[6, 7]].tolist()

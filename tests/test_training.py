@@ -184,3 +184,22 @@ def test_empty_valid_and_test_splits_are_reported(tmp_path, caplog):
     assert "random has no valid triples: no validation MRR, no early stopping; the last epoch is used" in messages
     assert "random has no test triples: the test metrics will be NaN" in messages
     assert run.metrics["epoch_used"] == 1
+
+
+def test_a_finished_run_with_old_without_sensitive_metrics_is_brought_up_to_date(tmp_path):
+    """Runs from before profession was kept in paper 2's "(filtered)" test set get those metrics
+    recomputed when they are reused, not retrained."""
+    from kgbias.data import load_dataset
+
+    kg = load_dataset("toy", n_people=150)
+    config = TrainConfig(dataset="toy", dataset_options={"n_people": 150}, embedding_dim=8, n_negatives=20,
+                         batch_size=256, n_epochs=2)
+    run = train(config, kg=kg, run_dir=tmp_path / "run")
+    assert run.metrics["test_without_sensitive_relations"] == ["gender", "nationality"]
+    stored = json.loads((run.path / "metrics.json").read_text())
+    old = {key: value for key, value in stored.items() if key != "test_without_sensitive_relations"}
+    old["test_without_sensitive"] = {**old["test_without_sensitive"], "mrr_filtered": -1.0}
+    (run.path / "metrics.json").write_text(json.dumps(old))
+    reused = train(config, kg=kg, run_dir=tmp_path / "run")
+    assert reused.metrics == stored
+    assert json.loads((run.path / "metrics.json").read_text()) == stored
