@@ -111,10 +111,21 @@ def _data_command(args) -> int:
     return 0
 
 
+def _check_device(device: str) -> None:
+    """A one-line error for a device this torch cannot use, before any data is loaded."""
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise KgbiasError(f"--device {device}: not usable here ({str(error).splitlines()[0]})") from None
+
+
 def _train_command(args) -> int:
     from .training import train
 
     config = config_from_args(args)
+    _check_device(args.device)
     run = train(config, run_dir=args.run_dir, device=args.device, progress=not args.quiet)
     print(json.dumps({"run": str(run.path), **run.metrics}, indent=2))
     return 0
@@ -124,6 +135,7 @@ def _evaluate_command(args) -> int:
     from .evaluate import link_prediction
     from .training import evaluation_model, load_run
 
+    _check_device(args.device)
     run = load_run(args.run, device=args.device)
     # as in its metrics.json: a KL + Attr. run with its attribute vectors, a Bose run with all filters
     result = link_prediction(evaluation_model(run.config, run.kg, run.model), run.kg, split=args.split,

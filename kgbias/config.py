@@ -12,6 +12,10 @@ from pathlib import Path
 from .errors import DataError, RunError
 
 
+# the models of kgbias.models and their comparators (here, so that config needs no torch import)
+MODEL_COMPARATORS = {"transe": ("dot", "l1", "l2"), "complex": ("dot",)}
+
+
 def _field(default, help_text: str):
     return field(default=default, metadata={"help": help_text})
 
@@ -84,6 +88,11 @@ class TrainConfig:
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise RunError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.model not in MODEL_COMPARATORS:
+            raise RunError(f"TrainConfig.model must be {' or '.join(MODEL_COMPARATORS)}, got {self.model!r}")
+        if self.comparator not in MODEL_COMPARATORS[self.model]:
+            raise RunError(f"TrainConfig.comparator of {self.model} must be "
+                           f"{' or '.join(MODEL_COMPARATORS[self.model])}, got {self.comparator!r}")
         if self.debias not in ("none", "kl", "bose"):
             raise RunError(f"TrainConfig.debias must be none, kl or bose, got {self.debias!r}")
         if self.loss not in ("softmax", "margin"):

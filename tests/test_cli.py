@@ -112,3 +112,23 @@ def test_evaluate_elsewhere_names_the_relative_schema_path(tmp_path, capsys, mon
     assert main(["-q", "evaluate", str(tmp_path / "run")]) == 2
     assert (f"dataset '{schema.name}' is a path relative to the directory the run was trained in"
             in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "xyz"], "TrainConfig.model must be transe or complex, got 'xyz'"),
+    (["--comparator", "cosine"], "TrainConfig.comparator of transe must be dot or l1 or l2, got 'cosine'"),
+    (["--model", "complex", "--comparator", "l2"], "TrainConfig.comparator of complex must be dot, got 'l2'"),
+    (["--device", "nodevice"], "--device nodevice: not usable here"),
+])
+def test_bad_model_comparator_or_device_is_one_line_before_training(flags, message, tmp_path, capsys):
+    assert main(["-q", "train", *QUICK, *flags, "--run-dir", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_knows_the_models_and_comparators():
+    from kgbias.config import MODEL_COMPARATORS
+    from kgbias.models import COMPARATORS, MODELS
+
+    assert set(MODEL_COMPARATORS) == set(MODELS)
+    assert MODEL_COMPARATORS["transe"] == COMPARATORS

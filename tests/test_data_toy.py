@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from kgbias.data import load_dataset, toy_kg
+from kgbias.errors import DataError
 
 
 def gender_profession_counts(kg):
@@ -102,3 +103,20 @@ def test_toy_kwargs_only_for_toy():
 
     with pytest.raises(DataError, match="apply only to the 'toy' data set"):
         load_dataset("fb15k-237", n_people=10)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"colour": "blue"}, r"toy: unknown option\(s\) colour; known: n_people, "),
+    ({"skew": "abc"}, "toy: skew must be a finite number, got 'abc'"),
+    ({"skew": float("nan")}, "toy: skew must be a finite number"),
+    ({"skew": True}, "toy: skew must be a finite number, got True"),
+    ({"n_people": -5}, "toy: n_people must be an integer of at least 2, got -5"),
+    ({"n_people": 1.5}, "toy: n_people must be an integer of at least 2, got 1.5"),
+    ({"n_countries": 0}, "toy: n_countries must be an integer of at least 1, got 0"),
+    ({"seed": -1}, "toy: seed must be an integer of at least 0, got -1"),
+    ({"female_fraction": 1.5}, r"toy: female_fraction must be a number in \[0.0, 1.0\], got 1.5"),
+    ({"held_out_fraction": 0.9}, r"toy: held_out_fraction must be a number in \[0.0, 0.49\], got 0.9"),
+])
+def test_bad_toy_options_name_the_option(options, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset("toy", **options)

@@ -14,7 +14,7 @@ from ..graph import KnowledgeGraph
 from .datasets import build_dataset
 from .fetch import fetch_file
 from .registry import DATASETS
-from .toy import toy_kg
+from .toy import toy_kg, toy_options
 from .tsv import load_schema_graph, load_triples_tsv
 
 __all__ = ["fetch_dataset", "list_datasets", "load_dataset", "load_triples_tsv", "toy_kg"]
@@ -46,7 +46,7 @@ def load_dataset(
         Passed to :func:`~kgbias.data.toy.toy_kg`; only for ``"toy"``.
     """
     if name == TOY:
-        return toy_kg(**toy_kwargs)
+        return toy_kg(**toy_options(toy_kwargs))
     if name.endswith(".toml"):
         if toy_kwargs:
             raise DataError(f"keyword arguments {sorted(toy_kwargs)} apply only to the 'toy' data set")

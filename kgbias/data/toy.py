@@ -19,9 +19,13 @@ is exactly ``1 - mean_k (1 - q_gp)^k`` with ``q_g = softmax(logits_g)``;
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 import torch
 
+from ..errors import DataError
 from ..graph import KnowledgeGraph, SensitiveRelation
 from .readers import ParsedSplit, index_triples
 
@@ -31,6 +35,37 @@ BORN_IN, LOCATED_IN, IN_FIELD, COLLEAGUE_OF = "born_in", "located_in", "in_field
 HELD_OUT_RELATIONS = (PROFESSION, BORN_IN, LOCATED_IN, IN_FIELD, COLLEAGUE_OF)
 MAX_PROFESSIONS_PER_PERSON = 3
 BORN_IN_HOME_COUNTRY = 0.8
+
+
+# smallest value of each integer argument
+_MINIMUM_SIZES = {"n_people": 2, "n_professions": 1, "n_countries": 1, "n_cities_per_country": 1, "n_fields": 1,
+                  "n_colleagues": 0, "seed": 0}
+
+
+def _check_arguments(arguments: dict) -> None:
+    """DataError naming the argument, before numpy fails somewhere inside with a message of its own."""
+    for name, minimum in _MINIMUM_SIZES.items():
+        value = arguments[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise DataError(f"toy: {name} must be an integer of at least {minimum}, got {value!r}")
+    for name, low, high in (("skew", -math.inf, math.inf), ("female_fraction", 0.0, 1.0),
+                            ("held_out_fraction", 0.0, 0.49)):
+        value = arguments[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
+                or math.isnan(value):
+            limits = "a finite number" if name == "skew" else f"a number in [{low}, {high}]"
+            raise DataError(f"toy: {name} must be {limits}, got {value!r}")
+    if not math.isfinite(arguments["skew"]):
+        raise DataError(f"toy: skew must be a finite number, got {arguments['skew']!r}")
+
+
+def toy_options(options: dict) -> dict:
+    """``options`` if every key is an argument of :func:`toy_kg`, else a DataError listing them."""
+    known = list(inspect.signature(toy_kg).parameters)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise DataError(f"toy: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return options
 
 
 def toy_kg(
@@ -64,6 +99,7 @@ def toy_kg(
         profession and non-sensitive triples so that every valid/test entity and relation
         still occurs in train.
     """
+    _check_arguments(locals())
     rng = np.random.default_rng(seed)
     is_male = rng.random(n_people) >= female_fraction
     popularity = rng.normal(0.0, 0.5, n_professions)
