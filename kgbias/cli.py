@@ -103,7 +103,8 @@ def _data_command(args) -> int:
         for path in data.fetch_dataset(args.name, progress=not args.quiet):
             print(path)
         return 0
-    kg = data.load_dataset(args.name, progress=not args.quiet)
+    options = _key_values(args.dataset_options, "--dataset-options")
+    kg = data.load_dataset(args.name, progress=not args.quiet, **options)
     print(json.dumps(kg.describe(), indent=2))
     for attribute in kg.sensitive:
         print(f"\n{attribute}: top values (people)")
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=["list", "fetch", "describe"])
     data.add_argument("name", nargs="?", help="dataset name (see `kgbias data list`)")
     data.add_argument("--top", type=int, default=10, help="values shown per attribute (describe)")
+    data.add_argument("--dataset-options", action="append", default=[], metavar="KEY=VALUE",
+                      help="dataset parameters, as for train, e.g. the toy graph's skew (repeat the flag for more)")
     data.set_defaults(handler=_data_command)
 
     train = commands.add_parser(

@@ -49,6 +49,8 @@ def test_data_list_and_describe_toy(capsys):
     assert main(["-q", "data", "describe", "toy"]) == 0
     out = capsys.readouterr().out
     assert '"n_humans": 600' in out and "gender: top values" in out
+    assert main(["-q", "data", "describe", "toy", "--dataset-options", "n_people=150"]) == 0
+    assert '"n_humans": 150' in capsys.readouterr().out
 
 
 def _own_graph(folder):
