@@ -133,3 +133,11 @@ def test_probe_without_reading_directions_sees_only_what_lies_elsewhere(tiny_kg)
     assert by_method.loc["Basic", "probe_without_directions"] == 1.0
     # KL's people all become (0, 0): nothing left, so the probe can only guess one class
     assert by_method.loc["KL", "probe_without_directions"] == by_method.loc["KL", "most_frequent"] < 1
+
+
+def test_methods_must_be_known_and_include_basic():
+    compare.check_methods(["Basic", "KL"])
+    with pytest.raises(ValueError, match="methods must include 'Basic'"):
+        compare.check_methods(["KL"])
+    with pytest.raises(ValueError, match=r"unknown method\(s\) 'kl'; known: Basic, "):
+        compare.check_methods(["Basic", "kl"])

@@ -44,6 +44,16 @@ PAPER_FB15K_TABLE_1 = pd.DataFrame(  # test MRR against w_KL; Basic .680 at ever
     columns=["method", 1.0, 10.0, 50.0, 100.0]).set_index("method")
 
 
+def check_methods(methods) -> None:
+    """ValueError unless ``methods`` are known (:data:`METHODS`) and include Basic, the row every
+    table compares with; before any training starts."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(METHODS)}")
+    if "Basic" not in methods:
+        raise ValueError(f"methods must include 'Basic', the row every table compares with; got {list(methods)}")
+
+
 def method_config(base: TrainConfig, method: str, whitelist: str | None = None, bose_epochs: int = 0,
                   kl_weights: dict | None = None) -> TrainConfig:
     """``base`` (a Basic config) changed into ``method``, one of :data:`METHODS`.
