@@ -12,6 +12,7 @@ import kgbias.runs as runs
 import kgbias.training as training
 from kgbias import RunError, TrainConfig, train
 from kgbias.runs import RunFolder, load_tensors
+from test_reliability_checkpoints import assert_same_as, interrupt_at  # tests/ is on sys.path under pytest
 
 CONFIG = TrainConfig(dataset="toy", dataset_options={"n_people": 150}, embedding_dim=8,
                      n_negatives=50, batch_size=256, n_epochs=4)
@@ -40,24 +41,11 @@ def copy_run(run, tmp_path):
 
 def interrupted(config, kg, path, monkeypatch, stop_at=4):
     """Train ``config`` in ``path`` until ``stop_at`` starts: checkpoint.pt is epoch ``stop_at - 1``."""
-    real_epoch = training.train_epoch
-
-    def stopping(*args, **kwargs):
-        if args[7] == stop_at:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_epoch", stopping)
+    real_epoch = interrupt_at(monkeypatch, stop_at)
     with pytest.raises(KeyboardInterrupt):
         train(config, kg=kg, run_dir=path)
     monkeypatch.setattr(training, "train_epoch", real_epoch)
     return path
-
-
-def assert_same_as(run, reference):
-    assert run.metrics["test"] == reference.metrics["test"]
-    assert torch.equal(run.model.entity.weight, reference.model.entity.weight)
-    assert list(run.history["loss"]) == list(reference.history["loss"])
 
 
 # --- 1. best.pt missing although validations ran ---------------------------------------------
