@@ -113,7 +113,7 @@ def score_differences(model: KGModel, kg: KnowledgeGraph, attribute: str, n_valu
         for start in range(0, len(pairs), batch_size):
             people = pairs[start:start + batch_size, 0].to(device)
             true_column = column[start:start + batch_size].to(device)
-            # shape: (batch_size, n_top); float64 so the difference of two large scores keeps its digits
+            # shape: (batch_size, n_top); the scores are float32, their differences and means taken in float64
             scores = model.score_tails(people, torch.full_like(people, relation), top.to(device)).double()
             true_score = scores.gather(1, true_column.unsqueeze(1)).squeeze(1)
             others_mean = (scores.sum(1) - true_score) / (len(top) - 1)
