@@ -112,6 +112,7 @@ class RunFolder:
         self.checkpoint_path: Path | None = None  # the file the last load_checkpoint() read
         self._fingerprint: str | None = None
         self._current_damaged = False  # checkpoint.pt failed to load: never rotate it over the fallback
+        self._created = False  # opened() made the folder: forget_unstarted() may remove it
 
     @property
     def fingerprint(self) -> str:
@@ -121,19 +122,27 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path, config: TrainConfig) -> "RunFolder":
-        """Create the folder, or check that an existing one holds the same config.
+        """Create the folder, or check that an existing one holds the same config (see :meth:`opened`)."""
+        with cls.opened(path, config) as folder:
+            return folder
 
-        The check and the write of ``config.json`` happen under :meth:`lock`, so two processes
-        with different configs cannot both be accepted; temporary files left by a write that was
-        killed midway are removed there too.
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, path: Path, config: TrainConfig):
+        """:meth:`open` the folder and keep its :meth:`lock` until the block ends.
+
+        The check and the write of ``config.json`` happen under the lock, so two processes with
+        different configs cannot both be accepted; temporary files left by a write that was killed
+        midway are removed there too.
         """
         folder = cls(path, config)
         if (folder.path / CONFIG).exists():  # config.json never changes: refuse without touching the folder
             folder._check_config()
+        folder._created = not folder.path.exists()
         with folder.lock():
             folder._check_config()
             folder._remove_temporaries()
-        return folder
+            yield folder
 
     def _check_config(self) -> None:
         config_path = self.path / CONFIG
@@ -175,17 +184,28 @@ class RunFolder:
         ``flock`` locks are released by the kernel when a process dies, so a killed run never
         leaves a stale lock behind.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / LOCK, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("waiting for another process training in %s", self.path)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield self
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        while True:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.path / LOCK, "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    logger.info("waiting for another process training in %s", self.path)
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                if not self._holds(handle):  # the holder removed the folder (forget_unstarted): lock anew
+                    continue
+                try:
+                    yield self
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+
+    def _holds(self, handle) -> bool:
+        """Whether ``handle`` is still the folder's lock file (not one unlinked while we waited)."""
+        try:
+            return os.stat(self.path / LOCK).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
 
     @property
     def finished(self) -> bool:
@@ -194,9 +214,15 @@ class RunFolder:
     def forget_unstarted(self) -> None:
         """Delete ``config.json`` if no run file was written yet (call with the lock held): a run
         that failed before its first epoch (a missing whitelist, say) does not claim the folder for
-        its config, so the corrected command can use it."""
-        if not any((self.path / name).exists() for name in RUN_FILES):
-            (self.path / CONFIG).unlink(missing_ok=True)
+        its config, so the corrected command can use it. A folder that :meth:`opened` created and
+        that now holds only the lock is removed (a waiting process then locks afresh)."""
+        if any((self.path / name).exists() for name in RUN_FILES):
+            return
+        (self.path / CONFIG).unlink(missing_ok=True)
+        if self._created and [p.name for p in self.path.iterdir()] == [LOCK]:
+            (self.path / LOCK).unlink()
+            with contextlib.suppress(OSError):  # something was written meanwhile: keep the folder
+                self.path.rmdir()
 
     def save_checkpoint(self, state: dict) -> None:
         current = self.path / CHECKPOINT

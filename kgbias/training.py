@@ -380,8 +380,7 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
         Show tqdm bars (for the CLI); the library is otherwise silent except for logging.
     """
     kg = kg if kg is not None else load_graph(config, progress)
-    folder = RunFolder.open(Path(run_dir) if run_dir else paths.results_dir() / config.run_name(), config)
-    with folder.lock():
+    with RunFolder.opened(Path(run_dir) if run_dir else paths.results_dir() / config.run_name(), config) as folder:
         torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
         try:
             return _train_locked(config, kg, folder, device, progress)

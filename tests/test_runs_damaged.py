@@ -228,6 +228,35 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_the_folder_free(kg, tmp_
     wrong = TrainConfig(**{**CONFIG.to_dict(), "debias": "kl", "debias_weights": {"astrology": 1.0}})
     with pytest.raises(RunError, match="astrology"):
         train(wrong, kg=kg, run_dir=folder)
-    assert not (folder / "config.json").exists()
+    assert not folder.exists()  # nor a folder holding only its lock file
     run = train(CONFIG, kg=kg, run_dir=folder)  # the corrected command is not refused
     assert run.metrics["epoch_used"] >= 1
+
+
+def test_a_failed_run_keeps_a_folder_it_did_not_create(kg, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    wrong = TrainConfig(**{**CONFIG.to_dict(), "debias": "kl", "debias_weights": {"astrology": 1.0}})
+    with pytest.raises(RunError, match="astrology"):
+        train(wrong, kg=kg, run_dir=folder)
+    assert folder.is_dir() and not (folder / "config.json").exists()
+
+
+def test_a_writer_waiting_on_a_removed_folder_locks_it_anew(tmp_path):
+    path = tmp_path / "run"
+    holder_has_lock, seen_by_waiter = threading.Event(), []
+
+    def wait_for_lock():
+        holder_has_lock.wait(timeout=10)
+        with RunFolder(path, CONFIG).lock():
+            seen_by_waiter.append((path / ".lock").exists())
+
+    waiter = threading.Thread(target=wait_for_lock)
+    waiter.start()
+    with RunFolder(path, CONFIG).lock():
+        holder_has_lock.set()
+        time.sleep(0.3)  # the waiter now blocks on this lock file
+        (path / ".lock").unlink()  # as forget_unstarted() does after a failed start
+        path.rmdir()
+    waiter.join(timeout=10)
+    assert seen_by_waiter == [True]  # locked a lock file that exists, not the unlinked one
