@@ -36,8 +36,9 @@ def scaling_filter(filters: AttributeFilters, attribute: str, scale: float) -> N
     """Set a 2-D filter to ``f(x) = scale * x`` on positive entries, ``scale * 0.01**2 * x`` on negative.
 
     Linear(2, 4) copies x into two of its outputs, Linear(4, 2) multiplies by ``scale``, each
-    LeakyReLU (slope 0.01) scales negative entries by 0.01, BatchNorm (eval, mean 0, variance 1,
-    eps 0) is the identity.
+    LeakyReLU (slope 0.01) scales negative entries by 0.01, BatchNorm (eval, mean 0, variance
+    1 - eps, so that it divides by 1 up to float rounding) is the identity. torch 2.11 refuses
+    eps = 0.
     """
     first, _, second, _, norm = filters[attribute]
     with torch.no_grad():
@@ -46,10 +47,9 @@ def scaling_filter(filters: AttributeFilters, attribute: str, scale: float) -> N
         second.weight.copy_(scale * torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]))
         second.bias.zero_()
         norm.running_mean.zero_()
-        norm.running_var.fill_(1.0)
+        norm.running_var.fill_(1.0 - norm.eps)
         norm.weight.fill_(1.0)
         norm.bias.zero_()
-        norm.eps = 0.0
 
 
 # --- filters and their composition -------------------------------------------------------------
@@ -63,9 +63,9 @@ def test_filters_compose_by_sum_or_mean(compose, expected):
     x = torch.tensor([[1.0, -2.0], [1.0, 0.0]])
     with torch.no_grad():
         # f_gender([1, -2]) = [2, -2 * 2e-4], f_nationality([1, -2]) = [3, -3 * 2e-4]
-        assert filters(x, ["gender"]) == pytest.approx(torch.tensor([[2.0, -0.0004], [2.0, 0.0]]), abs=1e-7)
+        assert filters(x, ["gender"]) == pytest.approx(torch.tensor([[2.0, -0.0004], [2.0, 0.0]]), rel=1e-6, abs=1e-9)
         both = filters(x, ["gender", "nationality"])
-    assert both == pytest.approx(torch.tensor(expected), abs=1e-7)
+    assert both == pytest.approx(torch.tensor(expected), rel=1e-6, abs=1e-9)
 
 
 def test_filters_refuse_an_empty_or_unknown_subset():
