@@ -100,6 +100,16 @@ def test_unseen_skip_counts_and_warns(caplog):
     assert "valid.txt: skipped 1 of 2 triples" in caplog.text
 
 
+def test_repeated_triples_are_kept_and_logged_with_their_first_line(caplog):
+    with caplog.at_level("WARNING"):
+        indexed = parse_all("a\tr\tb\nb\tr\tc\na\tr\tb\na\tr\tb\n", valid="c\tr\ta\n",
+                            test="c\tr\ta\nb\tr\tc\na\tr\tc\n")
+    assert len(indexed.splits["train"]) == 4 and len(indexed.splits["test"]) == 3  # nothing dropped
+    assert "train.txt: 2 triples repeat an earlier line of the file (first at line 3); kept" in caplog.text
+    assert "test.txt: 2 triples are also in an earlier split (first at line 1); kept" in caplog.text
+    assert "valid.txt" not in caplog.text
+
+
 def test_not_utf8_names_file():
     with pytest.raises(DataError, match=r"bad\.txt:1: not UTF-8 at byte 2"):
         parse_triples(b"a\t\xff\tb\n", "bad.txt")

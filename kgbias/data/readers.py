@@ -157,10 +157,13 @@ def index_triples(parsed: dict[str, ParsedSplit], unseen: str = "error") -> Inde
 
     skipped: dict[str, int] = {}
     splits: dict[str, torch.Tensor] = {}
+    earlier: set[tuple[str, str, str]] = set()  # the triples of the splits before this one
     for split in SPLITS:
         part = parsed[split]
         if part.n_blank:
             skipped[f"{split}: {BLANK}"] = part.n_blank
+        _warn_repeated(part, earlier)
+        earlier.update(part.triples)
         rows = []
         n_unseen = 0
         for (head, relation, tail), line_number in zip(part.triples, part.line_numbers):
@@ -197,3 +200,22 @@ def _reject_fields(fields: tuple[str, ...], line: str, where: str) -> None:
 
 def _shorten(line: str, limit: int = 120) -> str:
     return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _warn_repeated(part: ParsedSplit, earlier: set[tuple[str, str, str]]) -> None:
+    """Log triples that ``part`` repeats, or that an earlier split holds: they are kept (a repeat
+    trains twice; a test triple seen in training is an easy answer), but never silently."""
+    seen: set[tuple[str, str, str]] = set()
+    repeats, in_earlier = [], []
+    for triple, line_number in zip(part.triples, part.line_numbers):
+        if triple in seen:
+            repeats.append(line_number)
+        seen.add(triple)
+        if triple in earlier:
+            in_earlier.append(line_number)
+    if repeats:
+        logger.warning("%s: %d triples repeat an earlier line of the file (first at line %d); kept",
+                       part.source, len(repeats), repeats[0])
+    if in_earlier:
+        logger.warning("%s: %d triples are also in an earlier split (first at line %d); kept",
+                       part.source, len(in_earlier), in_earlier[0])
