@@ -162,8 +162,7 @@ def index_triples(parsed: dict[str, ParsedSplit], unseen: str = "error") -> Inde
         part = parsed[split]
         if part.n_blank:
             skipped[f"{split}: {BLANK}"] = part.n_blank
-        _warn_repeated(part, earlier)
-        earlier.update(part.triples)
+        earlier |= _warn_repeated(part, earlier)
         rows = []
         n_unseen = 0
         for (head, relation, tail), line_number in zip(part.triples, part.line_numbers):
@@ -202,9 +201,10 @@ def _shorten(line: str, limit: int = 120) -> str:
     return line if len(line) <= limit else line[:limit] + "..."
 
 
-def _warn_repeated(part: ParsedSplit, earlier: set[tuple[str, str, str]]) -> None:
+def _warn_repeated(part: ParsedSplit, earlier: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
     """Log triples that ``part`` repeats, or that an earlier split holds: they are kept (a repeat
-    trains twice; a test triple seen in training is an easy answer), but never silently."""
+    trains twice; a test triple seen in training is an easy answer), but never silently.
+    Returns ``part``'s distinct triples."""
     seen: set[tuple[str, str, str]] = set()
     repeats, in_earlier = [], []
     for triple, line_number in zip(part.triples, part.line_numbers):
@@ -219,3 +219,4 @@ def _warn_repeated(part: ParsedSplit, earlier: set[tuple[str, str, str]]) -> Non
     if in_earlier:
         logger.warning("%s: %d triples are also in an earlier split (first at line %d); kept",
                        part.source, len(in_earlier), in_earlier[0])
+    return seen
