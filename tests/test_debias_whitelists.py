@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kgbias.debias.whitelists import derive_whitelist, load_whitelist, write_whitelist
+from kgbias.debias.whitelists import derive_whitelist, load_whitelist, revealing_facts, write_whitelist
 from kgbias.errors import DataError
 from kgbias.graph import KnowledgeGraph, SensitiveRelation
 
@@ -56,3 +56,44 @@ def test_a_profession_entry_must_be_somebodys_profession(tiny_kg, tmp_path):
     path.write_text("gender\tprofession\tnurse\ngender\tprofession\tparis\n")
     with pytest.raises(DataError, match=r"w\.tsv:2: 'paris' is nobody's profession in tiny"):
         load_whitelist(path, tiny_kg)
+
+
+def test_revealing_facts_on_hand_counted_gender(tiny_kg):
+    # train: three women, three men; nurse: ann and eve (both women), pilot: bob and fred (both
+    # men), doctor: cat and dan. Base rate 1/2 each, so nurse and pilot are at distance 1/2.
+    facts = revealing_facts(tiny_kg, "gender", min_people=2)
+    assert list(zip(facts["label"], facts["person_side"], facts["n_people"])) == [
+        ("nurse", "head", 2), ("pilot", "head", 2), ("doctor", "head", 2)]
+    assert facts["distance"].tolist() == pytest.approx([0.5, 0.5, 0.0])
+    assert facts["weight"].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    assert facts["top_value"].tolist()[:2] == ["female", "male"]
+    assert facts["top_share"].tolist()[:2] == pytest.approx([1.0, 1.0])
+    # lives_in is in valid and test only; with them, paris (ann, cat) joins, rome (bob) has too few
+    everything = revealing_facts(tiny_kg, "gender", min_people=2, splits=("train", "valid", "test"))
+    assert set(everything["label"]) == {"nurse", "pilot", "doctor", "paris"}
+
+
+def test_revealing_facts_with_several_values_and_people_as_tails():
+    entities = ["p0", "p1", "p2", "p3", "a", "b", "c", "club", "x"]
+    e = {name: i for i, name in enumerate(entities)}
+    relations = ["religion", "has_member", "likes"]
+    rows = [("p0", 0, "a"), ("p1", 0, "a"), ("p2", 0, "b"), ("p3", 0, "b"), ("p3", 0, "c"),
+            ("club", 1, "p0"), ("club", 1, "p1"), ("club", 1, "p2"),
+            ("p0", 2, "x"), ("p2", 2, "x"), ("p3", 2, "x"), ("p3", 2, "x")]
+    triples = torch.tensor([[e[h], r, e[t]] for h, r, t in rows])
+    kg = KnowledgeGraph(name="several", entities=entities, relations=relations, train=triples,
+                        valid=triples[:0], test=triples[:0], humans=torch.arange(4),
+                        sensitive={"religion": SensitiveRelation("religion", "religion")})
+    facts = revealing_facts(kg, "religion", min_people=1).set_index("label")
+    # (person, value) pairs: a 2, b 2, c 1 -> base (.4, .4, .2).
+    # club's members p0, p1, p2: (2/3, 1/3, 0) -> distance (4/15 + 1/15 + 3/15) / 2 = 4/15.
+    # x is liked by p0, p2, p3 (p3 twice, counted once): pairs a, b, b, c -> (.25, .5, .25),
+    # distance (.15 + .1 + .05) / 2 = .15.
+    assert facts.loc["club", "person_side"] == "tail" and facts.loc["x", "person_side"] == "head"
+    assert facts.loc["club", "distance"] == pytest.approx(4 / 15)
+    assert facts.loc["club", "weight"] == pytest.approx(3 * 4 / 15)
+    assert (facts.loc["club", "top_value"], facts.loc["club", "top_share"]) == ("a", pytest.approx(2 / 3))
+    assert facts.loc["x", "distance"] == pytest.approx(0.15)
+    assert (facts.loc["x", "top_value"], facts.loc["x", "top_share"]) == ("b", pytest.approx(0.5))
+    assert list(facts.index) == ["club", "x"]  # by weight: .8 before .45
+    assert list(revealing_facts(kg, "religion", min_people=4)["label"]) == []

@@ -194,3 +194,52 @@ def _entity_by_name_or_label(kg: KnowledgeGraph, name: str) -> int:
         return kg.entity_id(name)
     except DataError:
         return kg.entity_by_label(name)
+
+
+# --- which facts reveal an attribute ------------------------------------------------------------
+def revealing_facts(kg: KnowledgeGraph, attribute: str, min_people: int = 20, splits=("train",)) -> pd.DataFrame:
+    """Facts about people ranked by how much of an attribute they reveal: candidates for a whitelist.
+
+    A fact is a relation and an entity on the other side of a person, e.g. (award nominee of,
+    "Academy Award for Best Actress"). For each fact held by at least ``min_people`` people with a
+    known value, the values of its people are compared with those of all people with a value:
+    ``distance`` is the total-variation distance between the two value distributions (a person
+    with several values counts once per value) and ``weight = n_people * distance``, about how
+    many of its people would have to hold another value for the fact to reveal nothing. The
+    attribute's own relation is left out. Rows are sorted by ``weight``, largest first;
+    ``top_value`` is the value most over-represented among the fact's people, ``top_share`` its
+    share among them.
+
+    A probe that predicts the attribute from people's embeddings (paper 2, §5) reads what such
+    facts put there. Whitelisting a relation whose facts are legitimately tied to the attribute
+    (award categories split by gender) lets attribute vectors carry it instead (README, Debiasing).
+    """
+    relation = kg.attribute_relation(attribute) % kg.n_relations
+    triples = pd.DataFrame(torch.cat([kg.split(s) for s in splits]).numpy(), columns=["head", "relation", "tail"])
+    triples = triples[triples["relation"] != relation]
+    values = pd.DataFrame(kg.attribute_pairs(attribute, splits).numpy(), columns=["person", "value"])
+    people = values["person"].unique()
+    as_head = triples[triples["head"].isin(people)].rename(columns={"head": "person", "tail": "entity"})
+    as_tail = triples[triples["tail"].isin(people)].rename(columns={"tail": "person", "head": "entity"})
+    facts = pd.concat([as_head.assign(person_side="head"), as_tail.assign(person_side="tail")])
+    facts = facts.drop_duplicates(["relation", "person_side", "entity", "person"])
+    key = ["relation", "person_side", "entity"]
+    n_people = facts.groupby(key).size()
+    base = values["value"].value_counts(normalize=True)
+    counts = facts.merge(values, on="person").groupby(key + ["value"]).size().unstack("value", fill_value=0)
+    shares = counts.reindex(columns=base.index, fill_value=0)
+    shares = shares.div(shares.sum(axis=1), axis=0)
+    excess = shares - base
+    top_value = excess.idxmax(axis=1)
+    top_share = pd.Series(shares.to_numpy()[range(len(shares)), base.index.get_indexer(top_value)], index=shares.index)
+    table = pd.DataFrame({"n_people": n_people, "distance": 0.5 * excess.abs().sum(axis=1),
+                          "top_value": top_value, "top_share": top_share})
+    table = table[table["n_people"] >= min_people].reset_index()
+    table["weight"] = table["n_people"] * table["distance"]
+    table["relation"] = [kg.relations[r] for r in table["relation"]]
+    table["label"] = [kg.label(int(e)) for e in table["entity"]]
+    table["entity"] = [kg.entities[e] for e in table["entity"]]
+    table["top_value"] = [kg.label(int(v)) for v in table["top_value"]]
+    columns = ["relation", "person_side", "entity", "label", "n_people", "distance", "weight", "top_value",
+               "top_share"]
+    return table.sort_values("weight", ascending=False, kind="stable")[columns].reset_index(drop=True)
