@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import kgbias.data.fetch as fetch
+from kgbias import paths
 from kgbias.data import fetch_dataset, list_datasets, load_dataset
 from kgbias.data.registry import DATASETS
 from kgbias.errors import DataError
@@ -166,3 +167,32 @@ def test_shipped_whitelists_are_the_derived_ones_and_load(datasets, name):
     derived = derive_whitelist(kg)
     assert shipped == derived[["attribute", "kind", "name"]].values.tolist()
     load_whitelist(path, kg)  # raises DataError naming file:line on any unknown name
+
+
+# The relations scripts/derive_whitelist.py --add-relation adds for the *-awards.tsv whitelists
+# (the command is in the script's docstring and in each file's header).
+AWARD_RELATIONS = {
+    "fb15k-237": ("/award/award_nominee/award_nominations./award/award_nomination/award",
+                  "/award/award_category/winners./award/award_honor/award_winner"),
+    "fb15k": ("/award/award_nominee/award_nominations./award/award_nomination/award",
+              "/award/award_category/nominees./award/award_nomination/award_nominee",
+              "/award/award_category/winners./award/award_honor/award_winner",
+              "/award/award_winner/awards_won./award/award_honor/award"),
+}
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", sorted(AWARD_RELATIONS))
+def test_award_whitelists_are_the_default_plus_the_award_relations(datasets, name):
+    from kgbias.debias.whitelists import RELATIONS, derive_whitelist, load_whitelist
+
+    kg = datasets(name)
+    path = paths.ROOT / "whitelists" / f"{name}-awards.tsv"
+    shipped = [line.split("#")[0].strip().split("\t") for line in path.read_text().splitlines()
+               if line.split("#")[0].strip()]
+    relations = {**RELATIONS, "gender": RELATIONS["gender"] + AWARD_RELATIONS[name]}
+    assert shipped == derive_whitelist(kg, relations=relations)[["attribute", "kind", "name"]].values.tolist()
+    for relation in AWARD_RELATIONS[name]:
+        assert f"gender for {relation}" in path.read_text()  # the header says what was added
+    whitelist = load_whitelist(path, kg)
+    assert int(whitelist.relations["gender"].sum()) == 1 + len(AWARD_RELATIONS[name])  # spouse + awards

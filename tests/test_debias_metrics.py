@@ -47,6 +47,23 @@ def test_score_difference_by_hand_for_gender(tiny_kg):
     assert score_difference(model, tiny_kg, "gender") == pytest.approx(5 / 6)
 
 
+def test_score_difference_averaged_over_values_weighs_each_value_once(tiny_kg):
+    # ann becomes a man: men ann -1 (0 + 1 - 2), bob 4, dan 0, fred 2; women cat -1, eve -1
+    tiny_kg.train[0, 2] = tiny_kg.entity_id("male")
+    model = hand_set_transe(tiny_kg, {**PEOPLE, "male": (1, 0), "female": (0, 1)}, {"gender": (1, 0)})
+    assert score_difference(model, tiny_kg, "gender") == pytest.approx(3 / 6)
+    assert score_difference(model, tiny_kg, "gender", average="values") == pytest.approx((5 / 4 - 1) / 2)
+    # the relation's offset (1, 0) raises every man's difference by 1 and lowers every woman's
+    # by 1: over pairs that leaves (4 - 2) / 6 = 1/3 behind, over values nothing
+    no_offset = hand_set_transe(tiny_kg, {**PEOPLE, "male": (1, 0), "female": (0, 1)})
+    offset_only = score_difference(model, tiny_kg, "gender") - score_difference(no_offset, tiny_kg, "gender")
+    assert offset_only == pytest.approx(1 / 3)
+    assert score_difference(model, tiny_kg, "gender", average="values") == pytest.approx(
+        score_difference(no_offset, tiny_kg, "gender", average="values"))
+    with pytest.raises(ValueError, match="average must be"):
+        score_difference(model, tiny_kg, "gender", average="people")
+
+
 def test_score_difference_averages_the_other_values_and_skips_values_outside_the_top(tiny_kg):
     # professions: nurse (ann, eve), doctor (cat, dan), pilot (bob, fred); all tied at 2, so the
     # top list breaks ties by id: nurse, doctor, pilot

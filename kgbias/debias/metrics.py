@@ -130,16 +130,24 @@ def score_differences(model: KGModel, kg: KnowledgeGraph, attribute: str, n_valu
 
 
 def score_difference(model: KGModel, kg: KnowledgeGraph, attribute: str, n_values: int = 30,
-                     splits=("train",)) -> float:
-    """Mean over pairs of :func:`score_differences`: one cell of paper 2's Table 5.
+                     splits=("train",), average: str = "pairs") -> float:
+    """Mean of :func:`score_differences`: one cell of paper 2's Table 5.
 
-    Fisher et al. (2020b), §4.3. Every kept ``(person, true value)`` pair counts once (the paper
-    says "averaged", not over what; method.md §2.7 marks this INFERRED). Raises ``ValueError``
+    Fisher et al. (2020b), §4.3. The paper says "averaged", not over what (method.md §2.7 marks
+    it INFERRED, open question 8). ``average="pairs"`` (the default, used everywhere in kgbias)
+    counts every kept ``(person, true value)`` pair once. ``average="values"`` averages each
+    value's pairs first, then the values: a model that scores one value higher for everyone
+    alike (the base rate, which the relation vector can carry) gives a positive mean over pairs
+    when the values are unequally frequent, but about zero over values. Raises ``ValueError``
     when no pair has its value among the top values.
     """
+    if average not in ("pairs", "values"):
+        raise ValueError(f"average must be 'pairs' or 'values', got {average!r}")
     frame = score_differences(model, kg, attribute, n_values, splits)
     if frame.empty:
         raise ValueError(f"no {attribute!r} pair in {splits} has a value among the top {frame.attrs['n_values']}")
+    if average == "values":
+        return float(frame.groupby("value")["difference"].mean().mean())
     return float(frame["difference"].mean())
 
 
