@@ -61,7 +61,8 @@ class TrainConfig:
                                       "paper 2's code base) | mean (the KL term 2 x batch_size times stronger)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
-                                "default: whitelists/<dataset>.tsv; its content enters the run name")
+                                "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "
+                                "whitelists/<dataset>-awards.tsv; its content enters the run name")
     # Bose & Hamilton (2019) as paper 2 ran it (method.md sections 2.10 and 3). Paper 2 ran the
     # authors' code, whose apply_filters sums the chosen filters' outputs although their Eq. 6
     # averages them (method.md section 5, item 14); "sum" is the default for that reason. For [s]

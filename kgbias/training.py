@@ -24,7 +24,7 @@ from . import paths
 from .config import TrainConfig
 from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
 from .debias.attributes import AttributeAwareModel, AttributeVectors
-from .debias.whitelists import load_whitelist, resolve_whitelist
+from .debias.whitelists import is_shipped_name, load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
 from .evaluate import KnownAnswers, excluded_relations, link_prediction
@@ -471,7 +471,7 @@ def load_run(path: str | Path, device: str = "cpu") -> TrainedRun:
     config = TrainConfig.from_dict(read_json(config_path), source=str(config_path))
     # config.json keeps file paths as they were given, relative to where training ran
     files = {"dataset": config.dataset if config.dataset.endswith(".toml") else "",
-             "whitelist": config.whitelist if config.whitelist != "default" else ""}
+             "whitelist": "" if is_shipped_name(config.whitelist) else config.whitelist}
     for field, name in files.items():
         if name and not Path(name).is_absolute() and not Path(name).exists():
             raise RunError(f"{config_path}: {field} {name!r} is a path relative to the directory the run was "

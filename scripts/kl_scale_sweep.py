@@ -2,14 +2,15 @@
 
     python scripts/kl_scale_sweep.py fb15k-237 1 20 200 2000
     python scripts/kl_scale_sweep.py fb15k-237 --gender 2000 20000 200000 2000000   # others x 20
-    python scripts/kl_scale_sweep.py fb15k-237 --whitelist whitelists/fb15k-237-awards.tsv \
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards \
         --gender-alone 20000 50000 100000 200000
 
 The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
 validation every 5, early stopping after 2 validations without gain) and prints one row per run:
 one per scale of all four weights, then one per gender weight with the others at paper x 20
 (`--others-scale`), then one per gender weight with the other attributes not debiased
-(`--gender-alone`). `--whitelist` replaces the dataset's default whitelist. The gender column
+(`--gender-alone`). `--whitelist` replaces the dataset's default whitelist (`awards`:
+whitelists/<dataset>-awards.tsv). The gender column
 also gives the difference in scores averaged over the two values (`score_difference(...,
 average="values")`), which a score offset shared by everyone does not move.
 """
@@ -45,7 +46,7 @@ def main(argv=None) -> None:
     parser.add_argument("--others-scale", type=float, default=20, help="scale of the other weights with --gender")
     parser.add_argument("--gender-alone", nargs="*", type=float, default=[],
                         help="gender weights to try, the other attributes not debiased")
-    parser.add_argument("--whitelist", default="default", help="whitelist file (default: the dataset's)")
+    parser.add_argument("--whitelist", default="default", help="whitelist: default, awards or a file")
     args = parser.parse_args(argv)
     whitelist = args.whitelist
     rows = [sweep_row(args.dataset, None, "Basic")]

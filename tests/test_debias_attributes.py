@@ -263,7 +263,7 @@ def test_kl_attr_training_checkpoints_and_resumes_identically(tmp_path, monkeypa
                        reference.model.attributes.vectors["nationality"])
 
 
-def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path):
+def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path, monkeypatch):
     from kgbias.config import TrainConfig
     from kgbias.debias.whitelists import resolve_whitelist
     from kgbias.errors import DataError, RunError
@@ -279,8 +279,16 @@ def test_whitelist_content_enters_the_run_name_and_default_resolves(tmp_path):
     assert config.run_name() == first
     assert resolve_whitelist("default", "toy") == ROOT / "whitelists" / "toy.tsv"
     assert resolve_whitelist("my.tsv", "toy") == Path("my.tsv")
-    with pytest.raises(DataError, match="no default whitelist for dataset 'nowhere'"):
+    with pytest.raises(DataError, match="no shipped whitelist 'default' for dataset 'nowhere'"):
         resolve_whitelist("default", "nowhere")
+    # a bare name is a shipped whitelist of the dataset, the same file from any directory
+    assert resolve_whitelist("awards", "fb15k-237") == ROOT / "whitelists" / "fb15k-237-awards.tsv"
+    with pytest.raises(DataError, match=r"no shipped whitelist 'awards' for dataset 'toy' .*shipped: default\)"):
+        resolve_whitelist("awards", "toy")
+    assert resolve_whitelist("sub/awards", "toy") == Path("sub/awards")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "awards").write_text("gender\trelation\tspouse\n")
+    assert resolve_whitelist("awards", "toy") == Path("awards")  # a file of that name wins
     with pytest.raises(RunError, match="cannot read"):
         TrainConfig(dataset="toy", debias="kl", attribute_vectors=True, whitelist=str(tmp_path / "gone.tsv")).run_name()
 

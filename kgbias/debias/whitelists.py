@@ -121,15 +121,31 @@ class Whitelist:
 
 
 def resolve_whitelist(whitelist: str, dataset: str) -> Path:
-    """The file a config's ``whitelist`` names: ``"default"`` is the project's shipped
-    ``whitelists/<dataset>.tsv``; any other value is a path (relative to the working directory)."""
-    if whitelist != "default":
+    """The file a config's ``whitelist`` names.
+
+    ``"default"`` is the project's shipped ``whitelists/<dataset>.tsv``; a bare name such as
+    ``"awards"`` (letters, digits, ``-`` and ``_``, and no file of that name in the working
+    directory) is the shipped ``whitelists/<dataset>-<name>.tsv``, so it means the same file from
+    any directory; any other value is a path (relative to the working directory).
+    """
+    if not is_shipped_name(whitelist):
         return Path(whitelist)
-    path = paths.ROOT / "whitelists" / f"{dataset}.tsv"
+    stem = dataset if whitelist == "default" else f"{dataset}-{whitelist}"
+    path = paths.ROOT / "whitelists" / f"{stem}.tsv"
     if not path.exists():
-        raise DataError(f"no default whitelist for dataset {dataset!r} ({path} is missing); "
-                        "write one (see kgbias.debias.whitelists) and pass its path")
+        shipped = sorted(p.stem for p in (paths.ROOT / "whitelists").glob(f"{dataset}*.tsv"))
+        names = ["default" if s == dataset else s.removeprefix(f"{dataset}-") for s in shipped
+                 if s == dataset or s.startswith(f"{dataset}-")]
+        raise DataError(f"no shipped whitelist {whitelist!r} for dataset {dataset!r} ({path} is missing; "
+                        f"shipped: {', '.join(names) or 'none'}); write one (see kgbias.debias.whitelists) "
+                        "and pass its path")
     return path
+
+
+def is_shipped_name(whitelist: str) -> bool:
+    """Whether ``whitelist`` names a shipped file (``"default"``, ``"awards"``) rather than a path."""
+    return whitelist == "default" or (re.fullmatch(r"[A-Za-z0-9_-]+", whitelist) is not None
+                                      and not Path(whitelist).exists())
 
 
 def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
