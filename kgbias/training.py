@@ -298,12 +298,28 @@ def _validated(history: list[dict] | pd.DataFrame) -> bool:
     return "valid_mrr" in frame and bool(frame["valid_mrr"].notna().any())
 
 
-def _resume_best(folder: RunFolder, history: list[dict]) -> dict | None:
+def _resume_best(folder: RunFolder, history: list[dict], model: KGModel) -> dict | None:
     best = folder.load_best()
     if best is None and _validated(history):  # else a later, worse epoch would become "best"
         raise RunError(f"{folder.path / BEST}: missing, but the checkpoint's history has validations; "
                        "restore it, or delete the run folder to retrain")
+    if best is not None:  # checked now, not after the remaining epochs, when it is loaded
+        _check_fits(model, best, folder.path / BEST)
     return best
+
+
+def _check_fits(model: KGModel, state: dict, path: Path) -> None:
+    """Raise what :func:`_load_weights` would, without loading: same names, same shapes."""
+    stored = state.get("model")
+    expected = model.state_dict()
+    if not isinstance(stored, dict) or stored.keys() != expected.keys():
+        raise RunError(f"{path}: stored weights do not fit this model (other parameter names)")
+    for name, tensor in expected.items():
+        shape = getattr(stored[name], "shape", None)
+        if shape != tensor.shape:
+            raise RunError(f"{path}: stored weights do not fit this model (size mismatch for {name}: "
+                           f"stored {tuple(shape) if shape is not None else type(stored[name]).__name__}, "
+                           f"model {tuple(tensor.shape)})")
 
 
 def _load_finished(folder: RunFolder, model: KGModel, history: pd.DataFrame, metrics: dict) -> None:
@@ -414,7 +430,7 @@ def _train_locked(config: TrainConfig, kg: KnowledgeGraph, folder: RunFolder, de
     adversary = debiasing if isinstance(debiasing, BoseAdversary) else None
     start_epoch, history = _restore(folder, model, optimizer, scheduler, generator, adversary)
     known = KnownAnswers(kg.all_triples(), kg.n_relations)
-    best = _resume_best(folder, history) if start_epoch else None
+    best = _resume_best(folder, history, model) if start_epoch else None
     best_mrr, best_epoch = (best["valid_mrr"], best["epoch"]) if best else (-1.0, 0)
 
     epochs = range(start_epoch + 1, config.n_epochs + 1)

@@ -187,6 +187,21 @@ def test_best_weights_of_another_model_size_is_an_error(tmp_path, reference):
         train(CONFIG, kg=KG, run_dir=tmp_path / "run")
 
 
+def test_best_weights_that_do_not_fit_are_refused_before_resumed_training(tmp_path, monkeypatch):
+    path = interrupted_run(tmp_path / "run", monkeypatch)
+    best = load_tensors(path / "best.pt")
+    best["model"] = {k: v[:, :4] if v.dim() == 2 else v for k, v in best["model"].items()}
+    torch.save(best, path / "best.pt")
+    trained = []
+    real_epoch = training.train_epoch
+    monkeypatch.setattr(training, "train_epoch", lambda *a, **k: trained.append(a[7]) or real_epoch(*a, **k))
+    with pytest.raises(RunError, match=r"best\.pt: stored weights do not fit this model \(size mismatch for "
+                                       r"entity\.weight: stored \(40, 4\), model \(40, 8\)\)"):
+        train(CONFIG, kg=KG, run_dir=path)
+    assert trained == []  # before epoch 4, not after it
+    assert load_tensors(path / "checkpoint.pt")["epoch"] == 3
+
+
 # --- run folder and config ------------------------------------------------------------------
 
 BAD_CONFIGS = [
