@@ -23,11 +23,12 @@ examples:
   kgbias data list                         registered datasets
   kgbias data describe fb15k-237           sizes and sensitive-attribute coverage
   kgbias train                             Basic TransE on FB15k-237, the papers' setting
-  kgbias train --dataset toy --embedding-dim 32 --n-epochs 20
+  kgbias train --dataset toy --embedding-dim 32 --n-negatives 100 --batch-size 256 --n-epochs 20
+  kgbias train --debias kl --attribute-vectors true --whitelist default   KL + Attr.
   kgbias train --debias kl --debias-weights gender=1 --debias-weights religion=100
   kgbias train --debias bose               Bose & Hamilton's adversarial filters (paper 2's baseline)
   kgbias train --remove-sensitive true     paper 2's "Removed attributes" (Table 9)
-  kgbias evaluate results/<run folder> --per-relation
+  kgbias evaluate results/<run folder> --per-relation --exclude-sensitive
 """
 
 

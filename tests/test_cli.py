@@ -134,3 +134,16 @@ def test_config_knows_the_models_and_comparators():
 
     assert set(MODEL_COMPARATORS) == set(MODELS)
     assert MODEL_COMPARATORS["transe"] == COMPARATORS
+
+
+def test_help_examples_are_the_readmes_commands():
+    """`kgbias train --help`'s examples are commands the README shows, spelled the same."""
+    import re
+
+    from kgbias import paths
+    from kgbias.cli import EXAMPLES
+
+    readme = (paths.ROOT / "README.md").read_text()
+    commands = [re.split(r"\s{2,}", line.strip())[0] for line in EXAMPLES.splitlines()[1:] if line.strip()]
+    assert len(commands) >= 8
+    assert [c for c in commands if c not in readme] == []
