@@ -97,3 +97,7 @@ def test_revealing_facts_with_several_values_and_people_as_tails():
     assert (facts.loc["x", "top_value"], facts.loc["x", "top_share"]) == ("b", pytest.approx(0.5))
     assert list(facts.index) == ["club", "x"]  # by weight: .8 before .45
     assert list(revealing_facts(kg, "religion", min_people=4)["label"]) == []
+    only_values = KnowledgeGraph(name="bare", entities=entities, relations=relations, train=triples[:5],
+                                 valid=triples[:0], test=triples[:0],
+                                 sensitive={"religion": SensitiveRelation("religion", "religion")})
+    assert revealing_facts(only_values, "religion", min_people=1).empty  # no other fact: no rows

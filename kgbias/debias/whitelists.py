@@ -239,6 +239,10 @@ def revealing_facts(kg: KnowledgeGraph, attribute: str, min_people: int = 20, sp
     as_tail = triples[triples["tail"].isin(people)].rename(columns={"tail": "person", "head": "entity"})
     facts = pd.concat([as_head.assign(person_side="head"), as_tail.assign(person_side="tail")])
     facts = facts.drop_duplicates(["relation", "person_side", "entity", "person"])
+    columns = ["relation", "person_side", "entity", "label", "n_people", "distance", "weight", "top_value",
+               "top_share"]
+    if facts.empty:  # people with a value but no other fact
+        return pd.DataFrame(columns=columns)
     key = ["relation", "person_side", "entity"]
     n_people = facts.groupby(key).size()
     base = values["value"].value_counts(normalize=True)
@@ -256,6 +260,4 @@ def revealing_facts(kg: KnowledgeGraph, attribute: str, min_people: int = 20, sp
     table["label"] = [kg.label(int(e)) for e in table["entity"]]
     table["entity"] = [kg.entities[e] for e in table["entity"]]
     table["top_value"] = [kg.label(int(v)) for v in table["top_value"]]
-    columns = ["relation", "person_side", "entity", "label", "n_people", "distance", "weight", "top_value",
-               "top_share"]
     return table.sort_values("weight", ascending=False, kind="stable")[columns].reset_index(drop=True)
