@@ -10,9 +10,9 @@ validation every 5, early stopping after 2 validations without gain) and prints 
 one per scale of all four weights, then one per gender weight with the others at paper x 20
 (`--others-scale`), then one per gender weight with the other attributes not debiased
 (`--gender-alone`). `--whitelist` replaces the dataset's default whitelist (`awards`:
-whitelists/<dataset>-awards.tsv). The gender column
-also gives the difference in scores averaged over the two values (`score_difference(...,
-average="values")`), which a score offset shared by everyone does not move.
+whitelists/<dataset>-awards.tsv). The last column gives gender's difference in scores averaged
+over the two values (`score_difference(..., average="values")`), which a score offset shared by
+everyone does not move.
 """
 
 import argparse
@@ -27,8 +27,9 @@ from kgbias.debias.metrics import bias_summary, score_difference
 
 def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default") -> dict:
     base = TrainConfig(dataset=dataset, valid_every=5, early_stopping_patience=2)
-    config = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
-    run = train(base if weights is None else config)
+    if weights is not None:
+        base = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
+    run = train(base)
     bias = bias_summary(run.model, run.kg).set_index("attribute")
     row = {"weights": label, "test_mrr": round(run.metrics["test_without_sensitive"]["mrr_filtered"], 4),
            "run": run.path.name}
