@@ -152,6 +152,12 @@ def test_fetch_dataset_returns_mirror_paths():
     ]
 
 
+def whitelist_entries(path) -> list[list[str]]:
+    """A whitelist file's ``[attribute, kind, name]`` lines, comments and blank lines left out."""
+    return [line.split("#")[0].strip().split("\t") for line in path.read_text().splitlines()
+            if line.split("#")[0].strip()]
+
+
 @needs_mirror
 @pytest.mark.parametrize("name", ["fb15k-237", "fb15k", "wd50k"])
 def test_shipped_whitelists_are_the_derived_ones_and_load(datasets, name):
@@ -162,8 +168,7 @@ def test_shipped_whitelists_are_the_derived_ones_and_load(datasets, name):
 
     kg = datasets(name)
     path = resolve_whitelist("default", name)
-    shipped = [line.split("#")[0].strip().split("\t") for line in path.read_text().splitlines()
-               if line.split("#")[0].strip()]
+    shipped = whitelist_entries(path)
     derived = derive_whitelist(kg)
     assert shipped == derived[["attribute", "kind", "name"]].values.tolist()
     load_whitelist(path, kg)  # raises DataError naming file:line on any unknown name
@@ -188,8 +193,7 @@ def test_award_whitelists_are_the_default_plus_the_award_relations(datasets, nam
 
     kg = datasets(name)
     path = paths.ROOT / "whitelists" / f"{name}-awards.tsv"
-    shipped = [line.split("#")[0].strip().split("\t") for line in path.read_text().splitlines()
-               if line.split("#")[0].strip()]
+    shipped = whitelist_entries(path)
     relations = {**RELATIONS, "gender": RELATIONS["gender"] + AWARD_RELATIONS[name]}
     assert shipped == derive_whitelist(kg, relations=relations)[["attribute", "kind", "name"]].values.tolist()
     for relation in AWARD_RELATIONS[name]:
