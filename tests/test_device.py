@@ -58,3 +58,18 @@ def test_gradient_bias_on_a_gpu_model_equals_the_cpu_one(kg, tmp_path):
     on_gpu, on_cpu = on_gpu.set_index("target").sort_index(), on_cpu.set_index("target").sort_index()
     assert list(on_gpu.index) == list(on_cpu.index) and len(on_cpu) > 5
     assert on_gpu["bias"].to_numpy() == pytest.approx(on_cpu["bias"].to_numpy(), rel=1e-4, abs=1e-7)
+
+
+def test_the_step_profile_names_the_lines_that_wait_for_the_gpu(kg):
+    import os
+
+    import kgbias.training
+    from bench.kgbias_train import Method
+    from bench.profile_step import synchronizing_lines
+
+    method = Method("none", kg, "dot", "cuda")
+    waits = synchronizing_lines(method, kg.train[:2 * method.config.batch_size])  # two steps
+    # each step reads its loss back (`total += loss.item()`): one wait per step on that line
+    source = kgbias.training.__file__
+    item_line = next(number for number, line in enumerate(open(source), 1) if "total += loss.item()" in line)
+    assert waits[f"{os.path.relpath(source)}:{item_line}"] == 2
