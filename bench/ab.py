@@ -21,6 +21,7 @@ import argparse
 import importlib
 import io
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,14 +32,25 @@ from pathlib import Path
 
 import torch
 
-from .common import REPO, setup_torch, use_default_mirror
+from .common import REPO, setup_torch, synchronize, use_default_mirror
 from .kgbias_train import DEBIAS, Method
 
 _ABSOLUTE_IMPORT = re.compile(r"^\s*(from|import)\s+kgbias\b", re.MULTILINE)
 
 
 def extract_revision(revision: str, folder: Path) -> str:
-    """``kgbias/`` and ``whitelists/`` of ``revision`` under ``folder``; returns the package's new name."""
+    """``kgbias/`` and ``whitelists/`` of ``revision`` under ``folder``; returns the package's new name.
+
+    ``revision`` may also be a folder holding ``kgbias/`` and ``whitelists/`` (an extracted copy,
+    for a machine without the git history)."""
+    source = Path(revision)
+    if (source / "kgbias").is_dir():
+        for part in ("kgbias", "whitelists"):
+            shutil.copytree(source / part, Path(folder) / part)
+        name = "kgbias_at_" + re.sub(r"\W", "_", source.name)
+        (Path(folder) / "kgbias").rename(Path(folder) / name)
+        check_relative_imports(Path(folder) / name, revision)
+        return name
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "kgbias", "whitelists"],
                              capture_output=True, check=False)
     if archive.returncode != 0:
@@ -62,23 +74,27 @@ def check_relative_imports(package: Path, revision: str) -> None:
 class Version(Method):
     """One package's training (the bench's :class:`Method`, dot TransE) and the timings of its chunks."""
 
-    def __init__(self, package: str, method: str):
+    def __init__(self, package: str, method: str, device: str = "cpu"):
         self.kg = importlib.import_module(f"{package}.data").load_dataset("fb15k-237")
-        super().__init__(method, self.kg, "dot", "cpu", package=package)
+        super().__init__(method, self.kg, "dot", device, package=package)
         self.ms_per_step = []
 
     def chunk(self, positions: torch.Tensor, n_steps: int) -> None:
         """Train on the triples at ``positions`` of this version's own train split (its loader's ids)."""
         triples = self.kg.train[positions]
+        synchronize(self.device)
         started = time.perf_counter()
         loss = self.train(triples, 0)
+        synchronize(self.device)
         self.ms_per_step.append((time.perf_counter() - started) / n_steps * 1000)
         self.losses.append(loss)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="HEAD", help="git revision to compare with (default HEAD)")
+    parser.add_argument("--against", default="HEAD",
+                        help="git revision to compare with (default HEAD), or a folder holding its kgbias/ and whitelists/")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--method", default="none", choices=[m for m in DEBIAS if m != "bose"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--pairs", type=int, default=80, help="timed pairs of chunks (default 80)")
@@ -89,7 +105,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:  # kept until the end: the package imports lazily
         package = extract_revision(args.against, Path(folder))
         sys.path.insert(0, folder)
-        versions = {args.against: Version(package, args.method), "working tree": Version("kgbias", args.method)}
+        versions = {args.against: Version(package, args.method, args.device),
+                    "working tree": Version("kgbias", args.method, args.device)}
         n_triples = len(versions["working tree"].kg.train)
         chunk_size = args.steps * versions["working tree"].config.batch_size
         order = torch.randperm(n_triples, generator=torch.Generator().manual_seed(0))

@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from . import paths
+from .batches import to_device
 from .config import TrainConfig
 from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
-from .debias.attributes import AttributeAwareModel, AttributeVectors
+from .debias.attributes import AttributeAwareModel, AttributeVectors, BatchPlan
 from .debias.whitelists import is_shipped_name, load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
 from .errors import RunError
@@ -162,7 +163,8 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
 
 
 def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,
-               debiasing: KLDebiasing | None = None, single_backward: bool = False) -> torch.Tensor:
+               debiasing: KLDebiasing | None = None, single_backward: bool = False,
+               people: torch.Tensor | None = None, plan: BatchPlan | None = None) -> torch.Tensor:
     """Loss of one batch of positive triples, tails and heads, against shared negatives.
 
     Parameters
@@ -173,15 +175,21 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         ``shape: (n_negatives,)`` entity ids shared by every query of the batch.
     single_backward
         The loss will be backpropagated once (training): see :func:`kgbias.losses.softmax_loss`.
+    people, plan
+        The KL term's people and, with attribute vectors, the batch's
+        :class:`~kgbias.debias.attributes.BatchPlan`, when the caller has them
+        (:func:`host_batch`); by default found here.
     """
     # the KL term's people come from the batch's one entity lookup: a second lookup's sparse
     # gradient would be added to the first's, which cost more than the KL term itself
-    people = debiasing.people_in(batch) if debiasing is not None else None
+    if people is None and debiasing is not None:
+        people = debiasing.people_in(batch)
     if config.attribute_vectors:
         if not isinstance(model, AttributeAwareModel):
             raise TypeError("attribute_vectors needs the AttributeAwareModel of scoring_model()")
         # whitelisted triples, then twins; the people's plain embeddings
-        positive, negative, *person_emb = model.batch_scores(batch, negatives, people)
+        plan = model.batch_plan(batch, negatives, people) if plan is None else plan
+        positive, negative, *person_emb = model.planned_scores(plan)
     else:
         h, r, t = batch.T
         ids = [h, t, negatives] if people is None else [h, t, negatives, people]
@@ -218,6 +226,21 @@ def _optimizer(model: KGModel, config: TrainConfig, steps_per_epoch: int):
     return optimizer, scheduler
 
 
+def host_batch(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,
+               debiasing: KLDebiasing | None, device) -> dict:
+    """:func:`batch_loss`'s arguments of a batch drawn on the host, on ``device``: the KL term's
+    people and the KL + Attr. plan are found on the host, and everything goes over in one copy
+    (on a GPU the same work there made the host wait for the device 15 times a step)."""
+    people = debiasing.people_in(batch) if debiasing is not None else None
+    plan = model.batch_plan(batch, negatives, people) if config.attribute_vectors else None
+    tensors = {"batch": batch, "negatives": negatives, **({} if people is None else {"people": people}),
+               **({} if plan is None else {f"plan.{name}": tensor for name, tensor in plan.tensors.items()})}
+    moved = to_device(tensors, device)
+    if plan is not None:
+        plan = replace(plan, tensors={name[5:]: tensor for name, tensor in moved.items() if name.startswith("plan.")})
+    return {"batch": moved["batch"], "negatives": moved["negatives"], "people": moved.get("people"), "plan": plan}
+
+
 def train_epoch(model, optimizer, scheduler, triples, config, generator, device, epoch, progress=False,
                 debiasing: KLDebiasing | BoseAdversary | None = None) -> float:
     """One pass over ``triples`` in a random order; returns the mean batch loss.
@@ -234,14 +257,16 @@ def train_epoch(model, optimizer, scheduler, triples, config, generator, device,
         batches = tqdm(batches, desc=f"epoch {epoch}", leave=False)
     total = 0.0
     for step, start in enumerate(batches):
-        batch = triples[order[start:start + config.batch_size]].to(device)
-        negatives = torch.randint(model.n_entities, (config.n_negatives,), generator=generator).to(device)
+        batch = triples[order[start:start + config.batch_size]]
+        negatives = torch.randint(model.n_entities, (config.n_negatives,), generator=generator)
         if isinstance(debiasing, BoseAdversary):
+            batch, negatives = batch.to(device), negatives.to(device)
             mask = sample_mask(len(debiasing.attributes), generator)
             loss, people, people_emb = bose_batch_loss(model, batch, negatives, debiasing, mask,
                                                        lambda positive, negative: link_loss(positive, negative, config))
         else:
-            loss = batch_loss(model, batch, negatives, config, debiasing, single_backward=True)
+            loss = batch_loss(model, config=config, debiasing=debiasing, single_backward=True,
+                              **host_batch(model, batch, negatives, config, debiasing, device))
         if not torch.isfinite(loss):
             raise RunError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; "
                            "the last good checkpoint is kept")

@@ -41,3 +41,20 @@ def test_an_absolute_import_is_refused_naming_the_file(tmp_path):
 def test_an_unknown_revision_is_named():
     with pytest.raises(SystemExit, match="git archive no-such-revision"):
         extract_revision("no-such-revision", None)
+
+
+def test_a_folder_holding_a_copy_of_the_package_serves_as_the_revision(tmp_path):
+    source = tmp_path / "old"
+    (source / "kgbias").mkdir(parents=True)
+    (source / "whitelists").mkdir()
+    (source / "kgbias" / "__init__.py").write_text("VERSION = 'old'\n")
+    (source / "whitelists" / "toy.tsv").write_text("gender\trelation\tx\n")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    name = extract_revision(str(source), copy)
+    assert name == "kgbias_at_old"
+    assert (copy / name / "__init__.py").read_text() == "VERSION = 'old'\n"
+    assert (copy / "whitelists" / "toy.tsv").is_file()
+    (source / "kgbias" / "models.py").write_text("import kgbias.graph\n")
+    with pytest.raises(SystemExit, match="imports kgbias absolutely"):
+        extract_revision(str(source), tmp_path / "again")

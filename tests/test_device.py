@@ -73,3 +73,22 @@ def test_the_step_profile_names_the_lines_that_wait_for_the_gpu(kg):
     source = kgbias.training.__file__
     item_line = next(number for number, line in enumerate(open(source), 1) if "total += loss.item()" in line)
     assert waits[f"{os.path.relpath(source)}:{item_line}"] == 2
+
+
+def test_a_batch_planned_on_the_host_equals_one_planned_on_the_gpu(kg):
+    from kgbias.training import host_batch, make_debiasing, make_model, scoring_model
+
+    config = TrainConfig(**BASE, **METHODS["KL + Attr."])
+    model = make_model(config, kg).to("cuda")
+    scorer = scoring_model(config, kg, model).to("cuda")
+    debiasing = make_debiasing(config, kg, "cuda", model=model)
+    batch, negatives = kg.train[:512], torch.arange(64)
+    prepared = host_batch(scorer, batch, negatives, config, debiasing, "cuda")
+    people = debiasing.people_in(batch.cuda())
+    on_gpu = scorer.batch_plan(batch.cuda(), negatives.cuda(), people)
+    assert torch.equal(prepared["people"], people)
+    plan = prepared["plan"]
+    assert (plan.sizes, plan.groups, plan.candidate_groups) == (on_gpu.sizes, on_gpu.groups, on_gpu.candidate_groups)
+    assert list(plan.tensors) == list(on_gpu.tensors)
+    for name, tensor in plan.tensors.items():
+        assert tensor.device.type == "cuda" and torch.equal(tensor, on_gpu.tensors[name]), name

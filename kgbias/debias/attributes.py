@@ -38,6 +38,8 @@ Choices where the paper is silent (method.md §2.4, open question 7):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
@@ -137,54 +139,84 @@ class AttributeVectors(nn.Module):
         # index_put backward that took half of a training step
         return nn.functional.embedding_bag(bags, stacked, mode="sum", padding_idx=len(stacked) - 1)
 
-    def add_offsets(self, embeddings: torch.Tensor, bits: torch.Tensor, entity_ids: torch.Tensor,
-                    stacked: torch.Tensor | None = None, in_place: bool = False) -> torch.Tensor:
-        """``embeddings + offsets(bits, entity_ids)``, computed on the rows that have a value to add.
+    def index_tables(self) -> dict[str, torch.Tensor]:
+        """The integer tables that say which entity has which value (see :class:`BatchPlan`)."""
+        return {"table_all": self._table_all, "slot_attribute": self._slot_attribute,
+                "value_attribute": self._value_attribute, "twin_attribute": self.twin_attribute,
+                "twin_inverted": self.twin_inverted}
 
-        ``in_place``: add into ``embeddings`` itself (a fresh lookup that nothing else reads), which
-        saves copying the whole table for the few rows that change."""
-        stacked = self.stacked() if stacked is None else stacked
-        rows = (bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
-        bags, used = self._bags(bits[rows], entity_ids[rows], len(stacked) - 1)
-        inside = used.any(1).nonzero().flatten()
-        if inside.numel() == 0:
-            return embeddings
-        offsets = nn.functional.embedding_bag(bags[inside], stacked, mode="sum", padding_idx=len(stacked) - 1)
-        if in_place:
-            return embeddings.index_add_(0, rows[inside], offsets)
-        return embeddings.index_add(0, rows[inside], offsets)
-
-    def attribute_offsets(self, entity_ids: torch.Tensor, stacked: torch.Tensor):
-        """Each attribute's offset of each entity that has a value of it, as pairs:
-        ``positions`` (into ``entity_ids``) and ``attribute`` (j), both ``shape: (n_pairs,)``, and
-        ``offsets``, ``shape: (n_pairs, width)``, A_j of that entity.
-
-        The offsets of any set of attributes are sums of these: one lookup serves every set."""
-        pad = len(stacked) - 1
-        slots = self._table_all.index_select(0, entity_ids)
+    def attribute_bags(self, entity_ids: torch.Tensor, tables: dict | None = None):
+        """Each attribute's values of each entity that has a value of it, as pairs: ``positions``
+        (into ``entity_ids``), ``attribute`` (j), both ``shape: (n_pairs,)``, and ``bags``, rows of
+        value indices into :meth:`stacked` (its pad row where unused); ``embedding_bag`` of a row
+        gives A_j of that entity. The offsets of any set of attributes are sums of these.
+        ``tables``: :meth:`index_tables`, on the device of ``entity_ids``."""
+        tables = self.index_tables() if tables is None else tables
+        pad = len(tables["value_attribute"])
+        slots = tables["table_all"].index_select(0, entity_ids)
         rows = (slots != pad).any(1).nonzero().flatten()
         slots = slots[rows]
-        n = len(self.attributes)
-        mine = self._slot_attribute == torch.arange(n, device=slots.device).unsqueeze(1)  # (n, n_slots)
+        slot_attribute = tables["slot_attribute"]
+        mine = slot_attribute == torch.arange(len(self.attributes), device=slots.device).unsqueeze(1)  # (n, n_slots)
         bags = torch.where(mine.unsqueeze(1), slots.unsqueeze(0), pad)  # (n, len(rows), n_slots)
         keep = (bags != pad).any(2)
         attribute, row = keep.nonzero().unbind(1)
-        offsets = nn.functional.embedding_bag(bags[keep], stacked, mode="sum", padding_idx=pad)
-        return rows[row], attribute, offsets
+        return rows[row], attribute, bags[keep]
 
-    def value_pairs(self, entity_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_pairs(self, entity_ids: torch.Tensor, tables: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(position, value)``, ``shape: (n_pairs,)`` each: one pair per value of each entity, with
         the entity's position in ``entity_ids`` and the value as a row of :meth:`stacked`, ordered by
         position. Summing ``stacked()[value]`` per position gives each entity's vectors."""
-        slots = self._table_all.index_select(0, entity_ids).flatten()
-        pairs = (slots != len(self._value_attribute)).nonzero().flatten()
-        return pairs.div(self._table_all.shape[1], rounding_mode="floor"), slots.index_select(0, pairs)
+        tables = self.index_tables() if tables is None else tables
+        table = tables["table_all"]
+        slots = table.index_select(0, entity_ids).flatten()
+        pairs = (slots != len(tables["value_attribute"])).nonzero().flatten()
+        return pairs.div(table.shape[1], rounding_mode="floor"), slots.index_select(0, pairs)
 
-    def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int,
+              tables: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of value indices into :meth:`stacked` (``pad`` where unused), and which are used."""
-        slots = self._table_all.index_select(0, entity_ids)  # indexing a 2-D table: 10x slower
-        used = ((bits.unsqueeze(1) >> self._slot_attribute) & 1 == 1) & (slots != pad)
+        tables = self.index_tables() if tables is None else tables
+        slots = tables["table_all"].index_select(0, entity_ids)  # indexing a 2-D table: 10x slower
+        used = ((bits.unsqueeze(1) >> tables["slot_attribute"]) & 1 == 1) & (slots != pad)
         return torch.where(used, slots, pad), used
+
+
+@dataclass
+class BatchPlan:
+    """The integer bookkeeping of one training batch of :meth:`AttributeAwareModel.batch_scores`:
+    the ids of its one entity lookup, which rows and candidates take which vectors, the twins.
+
+    It reads no embedding, so it can be computed where the batch is drawn, on the host: on a GPU
+    each ``nonzero`` here would make the host wait for the device (15 waits per step on an H100),
+    while a plan made on the host goes over in one copy (:func:`kgbias.training.host_batch`).
+
+    Attributes
+    ----------
+    tensors
+        Named integer tensors, all on one device.
+    sizes
+        Lengths of the lookup's parts: queries, negatives, rescored queries, rescored answers, the
+        twins' people, their values, and the KL term's people when given.
+    n_batch
+        Triples in the batch.
+    groups
+        Bit sets of the whitelisted professions among the negatives that add attributes to the rows
+        whose person is the query (``columns_k`` and ``extra_bags_k`` in ``tensors``).
+    candidate_groups
+        Distance comparators only: bit sets of the rows whose candidates are people
+        (``inside_k`` and ``used_k``).
+    """
+
+    tensors: dict[str, torch.Tensor]
+    sizes: list[int]
+    n_batch: int
+    groups: list[int] = field(default_factory=list)
+    candidate_groups: list[int] = field(default_factory=list)
+
+    @property
+    def has_people(self) -> bool:
+        return len(self.sizes) == 7
 
 
 class AttributeAwareModel(nn.Module):
@@ -232,6 +264,7 @@ class AttributeAwareModel(nn.Module):
         # the distinct bit sets of whitelisted professions (usually one or two): a batch loops over
         # these instead of sorting its negatives' bits
         self._profession_groups = torch.unique(entity_bits[entity_bits != 0]).tolist()
+        self._table_copies = {}  # device -> index_tables() there (planning on the host for a GPU)
 
     # --- the base model's interface -------------------------------------------------------------
     @property
@@ -330,6 +363,89 @@ class AttributeAwareModel(nn.Module):
         return self.score_tails(t, r + self.n_relations, candidates)
 
     # --- training -------------------------------------------------------------------------------
+    def index_tables(self, device) -> dict[str, torch.Tensor]:
+        """The integer tables :meth:`batch_plan` reads, on ``device``: the buffers themselves, or a
+        copy kept for planning on the host while the model is on a GPU."""
+        device = torch.device(device)
+        if device == self.fixed_bits.device:
+            return self._index_tables()
+        if str(device) not in self._table_copies:
+            self._table_copies[str(device)] = {name: table.to(device) for name, table in self._index_tables().items()}
+        return self._table_copies[str(device)]
+
+    def _index_tables(self) -> dict[str, torch.Tensor]:
+        return {"fixed_bits": self.fixed_bits, "person_is_query": self.person_is_query,
+                "profession_slot": self.profession_slot, "entity_bits": self.entity_bits,
+                **self.vectors.index_tables()}
+
+    def batch_plan(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None) -> BatchPlan:
+        """The integer part of :meth:`batch_scores`, computed on the device of ``batch`` (see
+        :class:`BatchPlan`)."""
+        tables, vectors, n = self.index_tables(batch.device), self.vectors, len(batch)
+        pad = len(tables["value_attribute"])
+        h, r, t = batch.T
+        queries, answers = torch.cat([h, t]), torch.cat([t, h])
+        relations = torch.cat([r, r + self.n_relations])
+        fixed, is_profession = tables["fixed_bits"][relations], tables["profession_slot"][relations]
+        person_is_query = tables["person_is_query"][relations]
+        other = torch.where(person_is_query, answers, queries)  # the side that is not the person
+        bits = fixed | torch.where(is_profession, tables["entity_bits"][other], 0)  # of the positive triple
+        query_bits = torch.where(person_is_query, fixed, 0)  # the query's own, for every candidate
+        candidate_bits = torch.where(person_is_query, 0, bits)  # the people among the candidates
+        # positives whose query gains a whitelisted profession's attributes, or whose answer is a person
+        rescored = ((bits != query_bits) & person_is_query | (candidate_bits != 0)).nonzero().flatten()
+        negative_bits = tables["entity_bits"][negatives]
+        special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
+        profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
+        attribute, person, value = self._twins(batch, tables)
+
+        # one lookup (one sparse gradient) with every part's offsets added, then split: queries,
+        # negatives, rescored queries and answers, twins' people and values, the KL term's people
+        ids = [queries, negatives, queries[rescored], answers[rescored], person, value,
+               *([] if people is None else [people])]
+        rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
+        no_bits = [torch.zeros_like(i) for i in ids]
+        all_bits = torch.cat([query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]])
+        all_ids = torch.cat(ids)
+        rows = (all_bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
+        bags, used = vectors._bags(all_bits[rows], all_ids[rows], pad, tables)
+        inside = used.any(1).nonzero().flatten()
+        twin_bits = 1 << attribute
+        # per row, the bits of the people among its candidates (backward twins: the twin's attribute)
+        candidate_bits = torch.cat([candidate_bits, torch.zeros_like(twin_bits), twin_bits])
+        candidate_rows = candidate_bits.nonzero().flatten()
+        plan = BatchPlan({"all_ids": all_ids, "offset_rows": rows[inside], "offset_bags": bags[inside],
+                          "relations": relations, "rescored": rescored, "rescored_relations": relations[rescored],
+                          # both directions' ATTR relations in one lookup: one sparse gradient
+                          "twin_relations": torch.cat([attribute, attribute + len(vectors.attributes)]),
+                          "profession_rows": profession_rows, "profession_relations": relations[profession_rows],
+                          "candidate_rows": candidate_rows, "candidate_bits": candidate_bits[candidate_rows]},
+                         [len(i) for i in ids], n)
+        if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
+            special_bits, fixed_rows = negative_bits[special], fixed[profession_rows]
+            for group in self._profession_groups:
+                columns = special[special_bits == group]
+                if columns.numel():
+                    # the attributes the profession adds to those the query already has
+                    extra_bags, _ = vectors._bags(group & ~fixed_rows, queries[profession_rows], pad, tables)
+                    plan.tensors[f"columns_{len(plan.groups)}"] = columns
+                    plan.tensors[f"extra_bags_{len(plan.groups)}"] = extra_bags
+                    plan.groups.append(group)
+        if candidate_rows.numel():  # people are the candidates: negatives get offsets
+            if getattr(self.base, "comparator", None) == "dot":
+                plan.tensors["pair_columns"], plan.tensors["pair_values"] = vectors.value_pairs(negatives, tables)
+            else:
+                positions, pair_attribute, pair_bags = vectors.attribute_bags(negatives, tables)
+                plan.tensors["pair_bags"] = pair_bags
+                row_bits = candidate_bits[candidate_rows]
+                for group in torch.unique(row_bits).tolist():
+                    k = len(plan.candidate_groups)
+                    plan.tensors[f"inside_{k}"] = (row_bits == group).nonzero().flatten()
+                    used = ((group >> pair_attribute) & 1).nonzero().flatten()
+                    plan.tensors[f"used_{k}"], plan.tensors[f"positions_{k}"] = used, positions[used]
+                    plan.candidate_groups.append(group)
+        return plan
+
     def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None):
         """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
         with vectors on whitelisted triples, followed by the twin triples (:meth:`twin_scores`).
@@ -338,7 +454,13 @@ class AttributeAwareModel(nn.Module):
         returned third: the KL term's people, without a second sparse gradient.
 
         The first ``2 * len(batch)`` rows equal ``score_triples`` and ``score_tails`` of the queries
-        ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``.
+        ``(h, r, ?)`` and ``(t, r^-1, ?)`` against the shared ``negatives``. The same as
+        ``planned_scores(batch_plan(batch, negatives, people))``.
+        """
+        return self.planned_scores(self.batch_plan(batch, negatives, people))
+
+    def planned_scores(self, plan: BatchPlan):
+        """:meth:`batch_scores` of the batch that ``plan`` (on the model's device) was made from.
 
         One matrix product scores every row as the base model does, twins included; the few
         scores that vectors change are then corrected in place by what they add, so the score
@@ -349,95 +471,73 @@ class AttributeAwareModel(nn.Module):
         - rows whose candidates are people: ``q . A_j(n)`` for each attribute j of the row and
           each negative person n (dot comparators); otherwise the rescored row minus the old one.
         """
-        base, n = self.base, len(batch)
-        h, r, t = batch.T
-        queries, answers = torch.cat([h, t]), torch.cat([t, h])
-        relations = torch.cat([r, r + self.n_relations])
-        fixed, is_profession = self.fixed_bits[relations], self.profession_slot[relations]
-        person_is_query = self.person_is_query[relations]
-        other = torch.where(person_is_query, answers, queries)  # the side that is not the person
-        bits = fixed | torch.where(is_profession, self.entity_bits[other], 0)  # of the positive triple
-        query_bits = torch.where(person_is_query, fixed, 0)  # the query's own, for every candidate
-        candidate_bits = torch.where(person_is_query, 0, bits)  # the people among the candidates
-        # positives whose query gains a whitelisted profession's attributes, or whose answer is a person
-        rescored = ((bits != query_bits) & person_is_query | (candidate_bits != 0)).nonzero().flatten()
-        negative_bits = self.entity_bits[negatives]
-        special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
-        profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
-        attribute, person, value = self._twins(batch)
-
-        # one lookup (one sparse gradient) with every part's offsets added in one call, then split
-        # (a split's backward is one cat): queries, negatives, rescored queries and answers, twins'
-        # people and values, and the KL term's people (no offsets)
-        people_ids = [] if people is None else [people]
-        ids = [queries, negatives, queries[rescored], answers[rescored], person, value, *people_ids]
-        rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
-        no_bits = [torch.zeros_like(i) for i in ids]
-        all_bits = [query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]]
-        vectors, stacked, all_ids = self.vectors, self.vectors.stacked(), torch.cat(ids)
+        base, vectors, tensors, n = self.base, self.vectors, plan.tensors, plan.n_batch
+        stacked = vectors.stacked()
+        pad = len(stacked) - 1
+        lookup = base.entity(tensors["all_ids"])
+        if tensors["offset_rows"].numel():  # added into the fresh lookup, which nothing else reads
+            # embedding_bag sums in C++ and skips the pad; gathering rows and summing them had an
+            # index_put backward that took half of a training step
+            lookup = lookup.index_add_(0, tensors["offset_rows"], nn.functional.embedding_bag(
+                tensors["offset_bags"], stacked, mode="sum", padding_idx=pad))
+        # a split's backward is one cat
         (query_emb, negative_emb, rescored_query, rescored_answer, person_emb, value_emb, *people_emb) = \
-            vectors.add_offsets(base.entity(all_ids), torch.cat(all_bits), all_ids, stacked, in_place=True).split(
-                [len(i) for i in ids])
+            lookup.split(plan.sizes)
 
-        query = base.query(query_emb, relations)
+        query = base.query(query_emb, tensors["relations"])
         # a row's answer is its partner row's query; where that query has offsets (the person is
         # the query), this row has people as candidates and its positive is rescored just below
         positive = base.compare(query, query_emb.roll(n, 0), pairwise=True)
+        rescored = tensors["rescored"]
         if rescored.numel():
-            query_rows = base.query(rescored_query, relations[rescored])
+            query_rows = base.query(rescored_query, tensors["rescored_relations"])
             positive = positive.index_copy(0, rescored, base.compare(query_rows, rescored_answer, pairwise=True))
 
-        twin_query, twin_answer, twin_bits = self._twin_rows(attribute, person_emb, value_emb)
+        # the twins: (person + A_j(person), r_j[ATTR], value) and (value, r_j[ATTR]^-1, person + A_j)
+        forward_relation, backward_relation = vectors.relation(tensors["twin_relations"]).split([len(person_emb)] * 2)
+        twin_query = torch.cat([base.transform(person_emb, forward_relation), base.transform(value_emb, backward_relation)])
         query = torch.cat([query, twin_query])
-        positive = torch.cat([positive, base.compare(twin_query, twin_answer, pairwise=True)])
-        candidate_bits = torch.cat([candidate_bits, twin_bits])
+        positive = torch.cat([positive, base.compare(twin_query, torch.cat([value_emb, person_emb]), pairwise=True)])
 
         negative = base.compare(query, negative_emb, pairwise=False)  # every row as the base model's
-        if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
-            rows = profession_rows
-            dot = getattr(base, "comparator", None) == "dot"
-            special_bits = negative_bits[special]
-            for group in self._profession_groups:
-                columns = special[special_bits == group]
-                if columns.numel() == 0:
-                    continue
-                column_emb = negative_emb.index_select(0, columns)
-                # the attributes the profession adds to those the query already has
-                extra = vectors.offsets(group & ~fixed[rows], queries[rows], stacked)
-                if dot:  # the score is affine in the head: the change is extra . keys(r, profession)
-                    relation_emb = base.relation(relations[rows[:1]]).expand(len(columns), -1)
-                    change = extra @ base.head_form(relation_emb, column_emb)[0].T
-                else:
-                    plain_query = query.index_select(0, rows)
-                    shifted = base.query(query_emb.index_select(0, rows) + extra, relations[rows])
-                    change = (base.compare(shifted, column_emb, pairwise=False)
-                              - base.compare(plain_query, column_emb, pairwise=False))
-                negative.index_put_((rows.unsqueeze(1), columns.unsqueeze(0)), change, accumulate=True)
-        rows = candidate_bits.nonzero().flatten()  # people are the candidates: negatives get offsets
+        dot = getattr(base, "comparator", None) == "dot"
+        rows = tensors["profession_rows"]
+        for k, group in enumerate(plan.groups):  # the person is the query: whitelisted professions
+            columns = tensors[f"columns_{k}"]
+            column_emb = negative_emb.index_select(0, columns)
+            extra = nn.functional.embedding_bag(tensors[f"extra_bags_{k}"], stacked, mode="sum", padding_idx=pad)
+            if dot:  # the score is affine in the head: the change is extra . keys(r, profession)
+                relation_emb = base.relation(tensors["profession_relations"][:1]).expand(len(columns), -1)
+                change = extra @ base.head_form(relation_emb, column_emb)[0].T
+            else:
+                plain_query = query.index_select(0, rows)
+                shifted = base.query(query_emb.index_select(0, rows) + extra, tensors["profession_relations"])
+                change = (base.compare(shifted, column_emb, pairwise=False)
+                          - base.compare(plain_query, column_emb, pairwise=False))
+            negative.index_put_((rows.unsqueeze(1), columns.unsqueeze(0)), change, accumulate=True)
+        rows = tensors["candidate_rows"]  # people are the candidates: negatives get offsets
         if rows.numel():
-            row_bits, query_rows = candidate_bits[rows], query.index_select(0, rows)
-            if getattr(base, "comparator", None) == "dot":
+            row_bits, query_rows = tensors["candidate_bits"], query.index_select(0, rows)
+            if dot:
                 # q . (n + sum_j A_j(n)) = q . n + sum over n's values v of the row's attributes of q . vector_v:
                 # each row's products with every value vector, masked to its attributes, added to the
                 # column of each negative that has the value (a third of the negatives have one or two:
                 # a product with their 0/1 value counts was 99% zeros)
                 uses = (row_bits.unsqueeze(1) >> vectors._value_attribute) & 1  # (rows, n_values)
                 per_value = base.compare(query_rows, stacked[:-1], pairwise=False) * uses
-                column, value = vectors.value_pairs(negatives)
-                change = per_value.new_zeros(len(rows), len(negatives)).index_add_(
-                    1, column, per_value.index_select(1, value))
+                change = per_value.new_zeros(len(rows), plan.sizes[1]).index_add_(
+                    1, tensors["pair_columns"], per_value.index_select(1, tensors["pair_values"]))
                 negative.index_add_(0, rows, change)
             else:  # a distance is not linear in the candidate: a table per group of row bits
-                positions, pair_attribute, pair_offsets = vectors.attribute_offsets(negatives, stacked)
-                for group in torch.unique(row_bits):
-                    inside = (row_bits == group).nonzero().flatten()
-                    used = ((group >> pair_attribute) & 1).nonzero().flatten()
-                    table = negative_emb.index_add(0, positions[used], pair_offsets[used])
+                pair_offsets = nn.functional.embedding_bag(tensors["pair_bags"], stacked, mode="sum", padding_idx=pad)
+                for k in range(len(plan.candidate_groups)):
+                    inside = tensors[f"inside_{k}"]
+                    table = negative_emb.index_add(0, tensors[f"positions_{k}"], pair_offsets[tensors[f"used_{k}"]])
                     group_query = query_rows.index_select(0, inside)
                     change = (base.compare(group_query, table, pairwise=False)
                               - base.compare(group_query, negative_emb, pairwise=False))
                     negative.index_add_(0, rows[inside], change)
-        return (positive, negative) if people is None else (positive, negative, people_emb[0])
+        return (positive, negative, people_emb[0]) if plan.has_people else (positive, negative)
 
     def twin_scores(self, batch: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of the twin triples (person + A_j(person), r_j[ATTR], value), both directions.
@@ -449,27 +549,12 @@ class AttributeAwareModel(nn.Module):
         positive, negative = self.batch_scores(batch, negatives)
         return positive[2 * len(batch):], negative[2 * len(batch):]
 
-    def _twins(self, batch: torch.Tensor):
+    def _twins(self, batch: torch.Tensor, tables: dict):
         """The batch's triples of a debiased attribute's relation: their attribute index j, the
         person and the value."""
-        attribute = self.vectors.twin_attribute[batch[:, 1]]
+        attribute = tables["twin_attribute"][batch[:, 1]]
         twin = (attribute >= 0).nonzero().flatten()
         attribute = attribute[twin]
-        inverted = self.vectors.twin_inverted[attribute]
+        inverted = tables["twin_inverted"][attribute]
         head, tail = batch[twin, 0], batch[twin, 2]
         return attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
-
-    def _twin_rows(self, attribute, person_emb, value_emb):
-        """The twins' queries and positive answers ``(2 * n_twins, width)`` (forward twins, then
-        backward ones) and per row the bits of the people among its candidates (backward twins).
-        ``person_emb`` already holds each person's A_j."""
-        base, vectors = self.base, self.vectors
-        bits = 1 << attribute
-        # both directions' ATTR relations in one lookup: one sparse gradient (split by sizes: two
-        # parts also when the batch has no twin)
-        forward_relation, backward_relation = vectors.relation(
-            torch.cat([attribute, attribute + len(vectors.attributes)])).split([len(attribute)] * 2)
-        forward = base.transform(person_emb, forward_relation)
-        backward = base.transform(value_emb, backward_relation)
-        return (torch.cat([forward, backward]), torch.cat([value_emb, person_emb]),
-                torch.cat([torch.zeros_like(bits), bits]))

@@ -118,15 +118,18 @@ class KLDebiasing:
         self._column_relations = self.relations.repeat_interleave(width)
         self._target_sums = self._target_table.sum(1)
         self._log_target = torch.where(self._target_table > 0, self._target_table.clamp_min(1e-30).log(), 0.0)
+        self._is_human_on_host = self.is_human.cpu()
 
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
                            [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device))
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
-        """Distinct human entities among the heads and tails of a batch of triples."""
+        """Distinct human entities among the heads and tails of a batch of triples, on the batch's
+        device (training on a GPU finds them on the host: see :mod:`kgbias.batches`)."""
         entities = torch.cat([batch[:, 0], batch[:, 2]])
-        return torch.unique(entities[self.is_human[entities]])  # filtered first: a shorter sort
+        is_human = self.is_human if self.is_human.device == batch.device else self._is_human_on_host.to(batch.device)
+        return torch.unique(entities[is_human[entities]])  # filtered first: a shorter sort
 
     def loss(self, model: KGModel, people: torch.Tensor, person_emb: torch.Tensor | None = None) -> torch.Tensor:
         """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people.
