@@ -159,7 +159,7 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
     if config.debias_weights:
         debiased_attributes(config, kg)  # unknown or only zero-weight attributes: the error names the flag
     weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
-    return KLDebiasing.from_graph(kg, weights, config.kl_n_values).to(device)
+    return KLDebiasing.from_graph(kg, weights, config.kl_n_values, train_relations=config.kl_train_relations).to(device)
 
 
 def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,

@@ -16,6 +16,7 @@ everyone does not move.
 """
 
 import argparse
+from dataclasses import replace
 
 import pandas as pd
 
@@ -25,10 +26,12 @@ from kgbias.debias.kl import FB15K_WEIGHTS
 from kgbias.debias.metrics import bias_summary, score_difference
 
 
-def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default") -> dict:
-    base = TrainConfig(dataset=dataset, valid_every=5, early_stopping_patience=2)
+def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default",
+              valid_every: int = 5, patience: int = 2, train_relations: bool = False) -> dict:
+    base = TrainConfig(dataset=dataset, valid_every=valid_every, early_stopping_patience=patience)
     if weights is not None:
         base = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
+        base = replace(base, kl_train_relations=train_relations)
     run = train(base)
     bias = bias_summary(run.model, run.kg).set_index("attribute")
     row = {"weights": label, "test_mrr": round(run.metrics["test_without_sensitive"]["mrr_filtered"], 4),
@@ -48,15 +51,23 @@ def main(argv=None) -> None:
     parser.add_argument("--gender-alone", nargs="*", type=float, default=[],
                         help="gender weights to try, the other attributes not debiased")
     parser.add_argument("--whitelist", default="default", help="whitelist: default, awards or a file")
+    parser.add_argument("--valid-every", type=int, default=5,
+                        help="validation every this many epochs (0: none, the last epoch is used, as in paper 2)")
+    parser.add_argument("--patience", type=int, default=2, help="early stopping after this many validations without gain")
+    parser.add_argument("--train-relations", action="store_true",
+                        help="the KL term also trains the sensitive relations' vectors (kl_train_relations)")
     args = parser.parse_args(argv)
+    schedule = {"valid_every": args.valid_every, "patience": args.patience}
+    kl_schedule = schedule | {"train_relations": args.train_relations}
     whitelist = args.whitelist
-    rows = [sweep_row(args.dataset, None, "Basic")]
-    rows += [sweep_row(args.dataset, {a: w * s for a, w in FB15K_WEIGHTS.items()}, f"x {s:g}", whitelist)
+    rows = [sweep_row(args.dataset, None, "Basic", **schedule)]
+    rows += [sweep_row(args.dataset, {a: w * s for a, w in FB15K_WEIGHTS.items()}, f"x {s:g}", whitelist, **kl_schedule)
              for s in args.scales]
     for gender in args.gender:
         weights = {a: w * args.others_scale for a, w in FB15K_WEIGHTS.items()} | {"gender": gender}
-        rows.append(sweep_row(args.dataset, weights, f"gender {gender:g}, others x {args.others_scale:g}", whitelist))
-    rows += [sweep_row(args.dataset, {"gender": gender}, f"gender {gender:g} alone", whitelist)
+        rows.append(sweep_row(args.dataset, weights, f"gender {gender:g}, others x {args.others_scale:g}", whitelist,
+                              **kl_schedule))
+    rows += [sweep_row(args.dataset, {"gender": gender}, f"gender {gender:g} alone", whitelist, **kl_schedule)
              for gender in args.gender_alone]
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(pd.DataFrame(rows).to_string(index=False))

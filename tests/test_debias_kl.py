@@ -135,10 +135,46 @@ def test_loss_and_gradient_equal_the_formula_per_attribute(tiny_kg, comparator):
         return loss.detach(), model.entity.weight.grad.to_dense()
 
     got = gradient(debiasing.loss(model, people))
+    expected = gradient(formula_loss(model, debiasing, people, weights, comparator))
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("comparator", ["dot", "l2", "complex"])
+def test_trained_relations_get_the_formulas_gradient_and_values_none(tiny_kg, comparator):
+    """kl_train_relations: the relations' vectors get the formula's gradient (paper 2 freezes
+    them); the values' vectors still get none."""
+    torch.manual_seed(0)
+    if comparator == "complex":
+        model = ComplEx(tiny_kg.n_entities, tiny_kg.n_relations, 4, init_std=0.5)
+    else:
+        model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator=comparator, init_std=0.5)
+    weights = {"gender": 2.0, "profession": 3.0}
+    debiasing = KLDebiasing.from_graph(tiny_kg, weights, targets={"profession": [0.5, 0.5, 0.0]},
+                                       train_relations=True)
+    people = torch.tensor([0, 1, 2, 4])
+
+    def gradients(loss):
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.detach(), model.entity.weight.grad.to_dense(), model.relation.weight.grad.to_dense()
+
+    got = gradients(debiasing.loss(model, people))
+    expected = gradients(formula_loss(model, debiasing, people, weights, comparator, train_relations=True))
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+    assert got[2][debiasing.relations].abs().sum(1).gt(0).all()  # both relations move
+    values = torch.cat(debiasing.values)
+    assert got[1][values].abs().sum() == 0
+
+
+def formula_loss(model, debiasing, people, weights, comparator, train_relations=False):
+    """Paper 2's sum over attributes written out one at a time (relations detached unless trained)."""
     terms = []
     for j, attribute in enumerate(debiasing.attributes):
         person_emb = model.entity(people)
-        relation = model.relation.weight[debiasing.relations[j]].detach()
+        relation = model.relation.weight[debiasing.relations[j]]
+        relation = relation if train_relations else relation.detach()
         values = model.entity.weight[debiasing.values[j]].detach()
         if comparator == "complex":  # Re(<p, r, conj(v)>) over (real, imaginary) halves
             (p_re, p_im), (r_re, r_im) = person_emb.chunk(2, -1), relation.chunk(2, -1)
@@ -152,9 +188,7 @@ def test_loss_and_gradient_equal_the_formula_per_attribute(tiny_kg, comparator):
         target = debiasing.targets[j]
         kl = sum(target[m] * (target[m].log() - log_q[:, m]) for m in range(len(target)) if target[m] > 0)
         terms.append(weights[attribute] * kl.mean())
-    expected = gradient(sum(terms) / len(terms))
-    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-6)
+    return sum(terms) / len(terms)
 
 
 def test_an_attribute_without_values_adds_nothing_and_no_nan(tiny_kg):
@@ -190,6 +224,13 @@ def test_written_out_gradient_passes_gradcheck():
         return _KLToTarget.apply(emb, keys, bias, target, target.sum(1), log_target, coefficients, valid)
 
     assert torch.autograd.gradcheck(loss, (person_emb,))
+    # with trained relations the keys and biases take gradients too (a padded column's: zero)
+    keys.requires_grad_(True)
+    bias.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda emb, k, b: _KLToTarget.apply(emb, k, b, target, target.sum(1), log_target,
+                                                                        coefficients, valid), (person_emb, keys, bias))
+    keys.requires_grad_(False)
+    bias.requires_grad_(False)
     # and the value is the formula's: sum_j c_j mean_p KL(G_j || softmax)
     log_q = torch.log_softmax((person_emb @ keys.T + bias).view(5, 2, 3), -1)
     expected = sum(coefficients[j] * (target[j] * (log_target[j] - log_q[:, j])).sum(-1).mean() for j in range(2))

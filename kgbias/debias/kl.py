@@ -16,7 +16,8 @@ trainer divides this term by the number of queries when ``TrainConfig.kl_reducti
 
 Relation and value embeddings are frozen for this term (detached), so only the people's
 embeddings receive its gradient; the ordinary loss keeps training them to predict the attribute,
-which makes the two terms adversarial.
+which makes the two terms adversarial. ``train_relations`` (not the paper's) lets the relations'
+vectors receive it too.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class KLDebiasing:
         ``shape: (n_attributes,)``: w_j.
     is_human
         ``shape: (n_entities,)`` bool.
+    train_relations
+        The term's gradient also reaches the relations' vectors (paper 2: False, frozen). The
+        relation vector of a sensitive relation can carry the base rate, a score offset shared by
+        every person, which the people's embeddings can only chase (README, Debiasing).
     """
 
     attributes: list[str]
@@ -77,10 +82,11 @@ class KLDebiasing:
     targets: list[torch.Tensor]
     weights: torch.Tensor
     is_human: torch.Tensor
+    train_relations: bool = False
 
     @classmethod
     def from_graph(cls, kg: KnowledgeGraph, weights: dict[str, float], n_values: int = 30,
-                   targets: dict[str, list[float]] | None = None) -> "KLDebiasing":
+                   targets: dict[str, list[float]] | None = None, train_relations: bool = False) -> "KLDebiasing":
         """Top ``n_values`` values per attribute (gender: its top 2), uniform targets by default."""
         attributes = [a for a in weights if weights[a] != 0]
         values, target_list = [], []
@@ -101,7 +107,8 @@ class KLDebiasing:
         is_human = torch.zeros(kg.n_entities, dtype=torch.bool)
         is_human[kg.humans] = True
         return cls(attributes, torch.tensor([kg.attribute_relation(a) for a in attributes], dtype=torch.long),
-                   values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human)
+                   values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human,
+                   train_relations)
 
     def __post_init__(self):
         # every attribute's values as one padded table, so that the loss is one batched product
@@ -122,7 +129,8 @@ class KLDebiasing:
 
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
-                           [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device))
+                           [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device),
+                           self.train_relations)
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples, on the batch's
@@ -142,16 +150,20 @@ class KLDebiasing:
         if person_emb is None:
             person_emb = model.entity(people)
         n_attributes, width = self._value_table.shape
-        with torch.no_grad():  # relations and values are frozen for this term
-            form = model.head_form(model.relation.weight.index_select(0, self._column_relations),
-                                   model.entity.weight.index_select(0, self._value_table.flatten()))
+        with torch.no_grad():  # values are frozen for this term, and by default the relations too
+            value_emb = model.entity.weight.index_select(0, self._value_table.flatten())
+            if not self.train_relations:
+                form = model.head_form(model.relation.weight.index_select(0, self._column_relations), value_emb)
+        if self.train_relations:  # a lookup: the relations' sparse gradient
+            form = model.head_form(model.relation(self._column_relations), value_emb)
         if form is not None:  # dot models: every attribute in one product, the gradient written out
             keys, bias = form
             return _KLToTarget.apply(person_emb, keys, bias, self._target_table, self._target_sums,
                                      self._log_target, self.weights / n_attributes, self._valid)
         total = person_emb.new_zeros(())  # distances: one attribute at a time
         for j in range(len(self.attributes)):
-            relation_emb = model.relation.weight[self.relations[j]].detach().expand_as(person_emb)
+            relation_emb = (model.relation(self.relations[j:j + 1]) if self.train_relations
+                            else model.relation.weight[self.relations[j]].detach()).expand_as(person_emb)
             value_emb = model.entity.weight[self.values[j]].detach()
             scores = model.compare(model.transform(person_emb, relation_emb), value_emb, pairwise=False)
             total = total + self.weights[j] * kl_to_target(scores, self.targets[j]).mean()
@@ -183,16 +195,19 @@ class _KLToTarget(torch.autograd.Function):
         weighted_target = (coefficients.unsqueeze(1) * target).flatten()
         # per column: its attribute's c_j * sum(G_j), zero on padding columns
         column_sums = (coefficients * target_sums).repeat_interleave(width) * valid.flatten()
-        ctx.save_for_backward(log_q, keys, weighted_target, column_sums, padding)
+        ctx.save_for_backward(person_emb, log_q, keys, weighted_target, column_sums, padding)
         # log G - log q per entry, before the sums: at q = G the terms are exact zeros
         return torch.mv(log_target.flatten() - log_q, weighted_target).sum() / n_people
 
     @staticmethod
     @torch.autograd.function.once_differentiable  # a second-order gradient would be silently wrong
     def backward(ctx, grad):
-        log_q, keys, weighted_target, column_sums, padding = ctx.saved_tensors
+        person_emb, log_q, keys, weighted_target, column_sums, padding = ctx.saved_tensors
         scale = grad / len(log_q)
         # a padding column's log q (about -1e30) would send exp to torch's scalar path, 15x slower
         # on the whole matrix: exp(0) there instead, times its zero column sum
         gradient = log_q.masked_fill(padding, 0.0).exp_().mul_(column_sums).sub_(weighted_target).mul_(scale)
-        return gradient @ keys, None, None, None, None, None, None, None
+        # the keys' and biases' gradients: only when the relations are trained (padding columns get 0)
+        keys_grad = gradient.T @ person_emb if ctx.needs_input_grad[1] else None
+        bias_grad = gradient.sum(0) if ctx.needs_input_grad[2] else None
+        return gradient @ keys, keys_grad, bias_grad, None, None, None, None, None
