@@ -60,8 +60,8 @@ class TrainConfig:
     kl_reduction: str = _field("sum", "kl: the L_CE reduction the weights refer to: sum (PyTorch-BigGraph's, "
                                       "paper 2's code base) | mean (the KL term 2 x batch_size times stronger)")
     kl_train_relations: bool = _field(False, "kl: the KL term also trains the sensitive relations' vectors (paper 2 "
-                                             "freezes them: the relation then carries a score offset shared by "
-                                             "everyone); the values stay frozen")
+                                             "freezes them, and every person's embedding then cancels the base rate "
+                                             "the relation learns); the values stay frozen")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "

@@ -71,9 +71,9 @@ class KLDebiasing:
     is_human
         ``shape: (n_entities,)`` bool.
     train_relations
-        The term's gradient also reaches the relations' vectors (paper 2: False, frozen). The
-        relation vector of a sensitive relation can carry the base rate, a score offset shared by
-        every person, which the people's embeddings can only chase (README, Debiasing).
+        The term's gradient also reaches the relations' vectors (paper 2: False, frozen). Frozen,
+        a sensitive relation's vector learns the base rate from the ordinary loss and every
+        person's embedding moves to cancel it (README, Debiasing).
     """
 
     attributes: list[str]
