@@ -1,0 +1,57 @@
+"""Where a dot model's gender score gap sits: in each person's embedding, or shared by everyone.
+
+    python scripts/score_offset.py results/transe-dot-fb15k-237-d200-s0-e2431bb2 results/...
+
+For a model whose score is affine in the person (``score(p, r, v) = e_p . K_v + b_v``, dot
+comparators: :meth:`~kgbias.models.KGModel.head_form`), the gap between the two most frequent
+values a and b is ``e_p . (K_a - K_b)`` (the person's part) plus ``b_a - b_b``, the same for every
+person (for TransE ``r . (e_a - e_b)``: the relation's part). Prints, per true value, the number
+of people and the means of the gap and of its two parts; the KL term pulls each person's gap
+towards 0. Runs must be finished (nothing is trained).
+"""
+
+import argparse
+
+import pandas as pd
+import torch
+
+from kgbias.debias.metrics import top_values_for
+from kgbias.training import load_run
+
+
+def offset_parts(model, kg, attribute: str = "gender") -> pd.DataFrame:
+    """One row per true value among the top two: ``n_people`` and the means of ``gap`` (score of
+    the first top value minus the second), ``person_part`` and ``shared_part``."""
+    top = top_values_for(kg, attribute, 2)[:2]
+    relation = kg.attribute_relation(attribute)
+    with torch.no_grad():
+        form = model.head_form(model.relation.weight[[relation, relation]], model.entity.weight[top])
+        if form is None:
+            raise ValueError("the score is not affine in the person (a distance comparator): no shared part")
+        keys, bias = form
+        pairs = kg.attribute_pairs(attribute, ("train",))
+        pairs = pairs[torch.isin(pairs[:, 1], top)]
+        person_part = model.entity.weight[pairs[:, 0]] @ (keys[0] - keys[1])
+    shared = float(bias[0] - bias[1])
+    frame = pd.DataFrame({"value": pairs[:, 1].tolist(), "person_part": person_part.double().tolist()})
+    frame["gap"] = frame["person_part"] + shared
+    table = frame.groupby("value", sort=False).agg(n_people=("gap", "size"), gap=("gap", "mean"),
+                                                    person_part=("person_part", "mean"))
+    table["shared_part"] = shared
+    table.index = [kg.label(int(v)) for v in table.index]
+    return table.sort_values("n_people", ascending=False, kind="stable")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="finished run folders")
+    parser.add_argument("--attribute", default="gender")
+    args = parser.parse_args()
+    for path in args.runs:
+        run = load_run(path)
+        print(f"{run.path.name} (epoch {run.metrics['epoch_used']}):")
+        print(offset_parts(run.model, run.kg, args.attribute).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
