@@ -19,6 +19,7 @@ BASE = dict(dataset="toy", dataset_options={"n_people": 300}, embedding_dim=16, 
 METHODS = {
     "Basic": {},
     "KL": {"debias": "kl"},
+    "KL, relations trained": {"debias": "kl", "kl_train_relations": True},
     "KL + Attr.": {"debias": "kl", "attribute_vectors": True, "whitelist": "default"},
     "Bose": {"debias": "bose"},
     "Removed attributes": {"remove_sensitive": True},
