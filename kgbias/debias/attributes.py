@@ -205,7 +205,7 @@ class BatchPlan:
         whose person is the query (``columns_k`` and ``extra_bags_k`` in ``tensors``).
     candidate_groups
         Distance comparators only: bit sets of the rows whose candidates are people
-        (``inside_k`` and ``used_k``).
+        (``inside_k``, ``used_k`` and ``positions_k``).
     """
 
     tensors: dict[str, torch.Tensor]
@@ -502,7 +502,7 @@ class AttributeAwareModel(nn.Module):
         negative = base.compare(query, negative_emb, pairwise=False)  # every row as the base model's
         dot = getattr(base, "comparator", None) == "dot"
         rows = tensors["profession_rows"]
-        for k, group in enumerate(plan.groups):  # the person is the query: whitelisted professions
+        for k in range(len(plan.groups)):  # the person is the query: whitelisted professions
             columns = tensors[f"columns_{k}"]
             column_emb = negative_emb.index_select(0, columns)
             extra = nn.functional.embedding_bag(tensors[f"extra_bags_{k}"], stacked, mode="sum", padding_idx=pad)
