@@ -234,3 +234,11 @@ def test_an_attribute_with_one_value_is_reported(tiny_kg, caplog):
         KLDebiasing.from_graph(kg, {"gender": 1.0, "city": 1.0})
     assert [r.getMessage() for r in caplog.records] == ["tiny: city has 1 value(s) among its people; "
                                                          "its KL term is always 0"]
+
+
+@pytest.mark.parametrize("debias", ["none", "bose"])
+def test_trained_relations_without_the_kl_term_are_refused(debias):
+    with pytest.raises(RunError, match="kl_train_relations changes the KL term: it needs debias='kl', "
+                                       f"got debias='{debias}'"):
+        TrainConfig(dataset="toy", debias=debias, kl_train_relations=True)
+    assert TrainConfig(dataset="toy", debias="kl", kl_train_relations=True).kl_train_relations
