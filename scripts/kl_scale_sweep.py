@@ -27,8 +27,8 @@ from kgbias.debias.metrics import bias_summary, score_difference
 
 
 def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default",
-              valid_every: int = 5, patience: int = 2, train_relations: bool = False) -> dict:
-    base = TrainConfig(dataset=dataset, valid_every=valid_every, early_stopping_patience=patience)
+              valid_every: int = 5, patience: int = 2, train_relations: bool = False, seed: int = 0) -> dict:
+    base = TrainConfig(dataset=dataset, valid_every=valid_every, early_stopping_patience=patience, seed=seed)
     if weights is not None:
         base = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
         base = replace(base, kl_train_relations=train_relations)
@@ -56,8 +56,9 @@ def main(argv=None) -> None:
     parser.add_argument("--patience", type=int, default=2, help="early stopping after this many validations without gain")
     parser.add_argument("--train-relations", action="store_true",
                         help="the KL term also trains the sensitive relations' vectors (kl_train_relations)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run (initialisation, batches, negatives)")
     args = parser.parse_args(argv)
-    schedule = {"valid_every": args.valid_every, "patience": args.patience}
+    schedule = {"valid_every": args.valid_every, "patience": args.patience, "seed": args.seed}
     kl_schedule = schedule | {"train_relations": args.train_relations}
     whitelist = args.whitelist
     rows = [sweep_row(args.dataset, None, "Basic", **schedule)]
