@@ -4,9 +4,13 @@
     python scripts/kl_scale_sweep.py fb15k-237 --gender 2000 20000 200000 2000000   # others x 20
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards \
         --gender-alone 20000 50000 100000 200000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --valid-every 0 --gender-alone 20000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --train-relations --gender-alone 200000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --seed 1 --gender-alone 20000 50000
 
 The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
-validation every 5, early stopping after 2 validations without gain) and prints one row per run:
+validation every 5, early stopping after 2 validations without gain; `--valid-every 0`: no
+validation and the last epoch, paper 2's schedule) and prints one row per run:
 one per scale of all four weights, then one per gender weight with the others at paper x 20
 (`--others-scale`), then one per gender weight with the other attributes not debiased
 (`--gender-alone`). `--whitelist` replaces the dataset's default whitelist (`awards`:
