@@ -47,17 +47,17 @@ def extract_revision(revision: str, folder: Path) -> str:
     if (source / "kgbias").is_dir():
         for part in ("kgbias", "whitelists"):
             shutil.copytree(source / part, Path(folder) / part)
-        name = "kgbias_at_" + re.sub(r"\W", "_", source.name)
-        (Path(folder) / "kgbias").rename(Path(folder) / name)
-        check_relative_imports(Path(folder) / name, revision)
-        return name
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "kgbias", "whitelists"],
-                             capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise SystemExit(f"git archive {revision}: {archive.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(folder, filter="data")
-    name = "kgbias_at_" + re.sub(r"\W", "_", revision)
+        label = source.name
+    else:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision, "kgbias", "whitelists"],
+                                 capture_output=True, check=False)
+        if archive.returncode != 0:
+            raise SystemExit(f"git archive {revision}: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder, filter="data")
+        label = revision
+    folder = Path(folder)
+    name = "kgbias_at_" + re.sub(r"\W", "_", label)
     (folder / "kgbias").rename(folder / name)
     check_relative_imports(folder / name, revision)
     return name

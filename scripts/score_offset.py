@@ -22,7 +22,7 @@ from kgbias.training import load_run
 def offset_parts(model, kg, attribute: str = "gender") -> pd.DataFrame:
     """One row per true value among the top two: ``n_people`` and the means of ``gap`` (score of
     the first top value minus the second), ``person_part`` and ``shared_part``."""
-    top = top_values_for(kg, attribute, 2)[:2]
+    top = top_values_for(kg, attribute, 2)
     relation = kg.attribute_relation(attribute)
     with torch.no_grad():
         form = model.head_form(model.relation.weight[[relation, relation]], model.entity.weight[top])

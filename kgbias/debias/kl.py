@@ -150,24 +150,27 @@ class KLDebiasing:
         if person_emb is None:
             person_emb = model.entity(people)
         n_attributes, width = self._value_table.shape
-        with torch.no_grad():  # values are frozen for this term, and by default the relations too
-            value_emb = model.entity.weight.index_select(0, self._value_table.flatten())
-            if not self.train_relations:
-                form = model.head_form(model.relation.weight.index_select(0, self._column_relations), value_emb)
-        if self.train_relations:  # a lookup: the relations' sparse gradient
-            form = model.head_form(model.relation(self._column_relations), value_emb)
+        # values are frozen for this term (detached), and by default the relations too
+        value_emb = model.entity.weight.index_select(0, self._value_table.flatten()).detach()
+        form = model.head_form(self._relation_rows(model, self._column_relations), value_emb)
         if form is not None:  # dot models: every attribute in one product, the gradient written out
             keys, bias = form
             return _KLToTarget.apply(person_emb, keys, bias, self._target_table, self._target_sums,
                                      self._log_target, self.weights / n_attributes, self._valid)
         total = person_emb.new_zeros(())  # distances: one attribute at a time
         for j in range(len(self.attributes)):
-            relation_emb = (model.relation(self.relations[j:j + 1]) if self.train_relations
-                            else model.relation.weight[self.relations[j]].detach()).expand_as(person_emb)
+            relation_emb = self._relation_rows(model, self.relations[j:j + 1]).expand_as(person_emb)
             value_emb = model.entity.weight[self.values[j]].detach()
             scores = model.compare(model.transform(person_emb, relation_emb), value_emb, pairwise=False)
             total = total + self.weights[j] * kl_to_target(scores, self.targets[j]).mean()
         return total / len(self.attributes)
+
+    def _relation_rows(self, model: KGModel, relations: torch.Tensor) -> torch.Tensor:
+        """The relations' vectors for this term: a lookup (the relations' sparse gradient) when it
+        trains them, else detached rows."""
+        if self.train_relations:
+            return model.relation(relations)
+        return model.relation.weight.index_select(0, relations).detach()
 
 
 # score of a padding column: its softmax probability is 0 (exp underflows) and, unlike -inf,
