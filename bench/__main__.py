@@ -139,7 +139,7 @@ def run_all(args) -> list[dict]:
         for methods, epochs in (("none,kl,kl+attr", args.epochs), ("bose", min(args.epochs, 3))):
             rows += [{**item, "section": "debias"} for item in
                      run_child(python, "kgbias_train", "--comparator", "dot", "--debias", methods, "--epochs", epochs,
-                               *common)]
+                               "--interleaved-pairs", 0 if methods == "bose" else (10 if args.quick else 40), *common)]
 
     if "scaling" in args.only:
         for n_entities in SCALING_SIZES:
@@ -177,6 +177,11 @@ def add_ratios(rows: list[dict]) -> list[dict]:
           "reported (paper: 1.04)", lambda v: None, section="debias")
     ratio("KL + Attr. / Basic epoch", "kgbias dot+kl+attr steady epoch", "kgbias dot steady epoch",
           "<= 1.15 (paper: 1.31)", lambda v: v <= 1.15, section="debias")
+    # the same ratio from interleaved chunks of steps: the epochs' ratio swings with the machine
+    interleaved = _find(rows, "kgbias dot+kl+attr / dot step, chunks interleaved", "debias")
+    if interleaved:
+        ratios.append(row("ratio", "KL + Attr. / Basic step, chunks interleaved", interleaved["value"], "x",
+                          target="<= 1.15 (paper: 1.31)", met=interleaved["value"] <= 1.15, note=interleaved["note"]))
     ratio("Bose / Basic epoch", "kgbias dot+bose steady epoch", "kgbias dot steady epoch",
           "reported (paper: 7.8)", lambda v: None, section="debias")
     for model in ("l2", "dot"):

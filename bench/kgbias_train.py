@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import statistics
 
 import torch
 
@@ -58,6 +59,30 @@ class Method:
         log(f"kgbias {self.label} epoch {epoch}: {timer.seconds:.2f} s, loss {self.losses[-1]:.4f}")
 
 
+def interleaved_ratios(methods: list[Method], kg, pairs: int, steps: int = 10) -> list[dict]:
+    """Each method's time per step against the first's, from ``pairs`` rounds of ``steps``-step
+    chunks, every method once per round on the same triples, the order reversed every other
+    round: a slow spell of the machine falls on all alike, which whole epochs (4-9 s each) do not
+    ensure. One row per other method: the median of the per-round ratios."""
+    generator = torch.Generator().manual_seed(1)
+    ms = {method.label: [] for method in methods}
+    for round_ in range(pairs):
+        chunk = kg.train[torch.randint(len(kg.train), (steps * methods[0].config.batch_size,), generator=generator)]
+        for method in methods if round_ % 2 == 0 else methods[::-1]:
+            with Timer(method.device) as timer:
+                method.train(chunk, 0)
+            ms[method.label].append(timer.seconds / steps * 1000)
+    base = methods[0].label
+    rows = []
+    for method in methods[1:]:
+        ratios = [a / b for a, b in zip(ms[method.label], ms[base])]
+        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+        rows.append(row("train", f"kgbias {method.label} / {base} step, chunks interleaved", statistics.median(ratios), "x",
+                        note=f"median of {pairs} rounds of {steps}-step chunks (quartiles {q1:.2f}-{q3:.2f}); "
+                             f"ms per step {statistics.median(ms[method.label]):.2f} vs {statistics.median(ms[base]):.2f}"))
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comparator", default="dot", choices=["dot", "l1", "l2"])
@@ -65,6 +90,9 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--floor", action="store_true", help="also measure the matmul floor (before and after)")
+    parser.add_argument("--interleaved-pairs", type=int, default=0,
+                        help="after the epochs, this many rounds of 10-step chunks of every method, for "
+                             "per-step ratios against the first method (0: none)")
     parser.add_argument("--save", default=None, help="save the trained model's state_dict here (one method only)")
     parser.add_argument("--debias", default="none",
                         help=f"debiasing method, or a comma list of them ({', '.join(DEBIAS)}) trained in "
@@ -91,6 +119,7 @@ def main(argv=None) -> None:
             method.epoch(kg, epoch)
     if args.floor:
         floors.append(epoch_floor(**shape))
+    interleaved = interleaved_ratios(methods, kg, args.interleaved_pairs) if args.interleaved_pairs and len(methods) > 1 else []
     if args.save:
         torch.save(methods[0].model.state_dict(), args.save)
 
@@ -117,7 +146,7 @@ def main(argv=None) -> None:
                         flop=best["flop"], gflops=best["gflops"],
                         note=f"{best['flop']:.3g} FLOP at {best['gflops']:.0f} GFLOP/s "
                              f"(best of before/after training: {before_after} s)"))
-    emit(rows)
+    emit(rows + [{**item, **common} for item in interleaved])
 
 
 if __name__ == "__main__":

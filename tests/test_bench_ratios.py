@@ -23,3 +23,41 @@ def test_alternated_epochs_give_per_epoch_ratios():
     bose = _ratio(rows, "Bose / Basic epoch")  # not alternated with Basic: no pairing of its epochs
     assert bose["value"] == 22.5 / 4.5
     assert "per steady epoch" not in bose["note"]
+
+
+def test_interleaved_chunks_ratio_row():
+    rows = [row("debias", "kgbias dot+kl+attr / dot step, chunks interleaved", 1.27, "x", note="median of 40 rounds")]
+    attr = _ratio(rows, "KL + Attr. / Basic step, chunks interleaved")
+    assert attr["value"] == 1.27 and attr["met"] is False and attr["note"] == "median of 40 rounds"
+    assert _ratio([{**rows[0], "value": 1.1}], "KL + Attr. / Basic step, chunks interleaved")["met"] is True
+
+
+class _FakeMethod:
+    """Advances a fake clock by a set number of seconds per chunk and records the call order."""
+
+    def __init__(self, label, seconds, clock, calls):
+        self.label, self.seconds, self.clock, self.calls = label, list(seconds), clock, calls
+        self.device = "cpu"
+        self.config = type("Config", (), {"batch_size": 5})()
+
+    def train(self, triples, epoch):
+        assert len(triples) == 10 * 5  # 10 steps of this batch size
+        self.calls.append(self.label)
+        self.clock[0] += self.seconds.pop(0)
+
+
+def test_interleaved_ratios_pair_each_round(monkeypatch):
+    import torch
+
+    from bench import common, kgbias_train
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    basic = _FakeMethod("dot", [2.0, 2.0, 4.0], clock, calls)
+    attr = _FakeMethod("dot+kl+attr", [3.0, 2.4, 4.4], clock, calls)
+    kg = type("KG", (), {"train": torch.zeros(100, 3, dtype=torch.long)})()
+    (result,) = kgbias_train.interleaved_ratios([basic, attr], kg, pairs=3)
+    assert calls == ["dot", "dot+kl+attr", "dot+kl+attr", "dot", "dot", "dot+kl+attr"]  # order reversed every other round
+    assert result["name"] == "kgbias dot+kl+attr / dot step, chunks interleaved"
+    assert abs(result["value"] - 1.2) < 1e-12  # median of the per-round ratios 1.5, 1.2, 1.1
+    assert "ms per step 300.00 vs 200.00" in result["note"]  # medians of 300, 240, 440 and 200, 200, 400
