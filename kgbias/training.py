@@ -311,6 +311,7 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, generator,
 
 
 def _load_weights(model: KGModel, state: dict, path: Path) -> None:
+    _check_fits(model, state, path)  # names and shapes, with the message a resumed run gives too
     try:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, TypeError, AttributeError) as error:
@@ -334,7 +335,7 @@ def _resume_best(folder: RunFolder, history: list[dict], model: KGModel) -> dict
 
 
 def _check_fits(model: KGModel, state: dict, path: Path) -> None:
-    """Raise what :func:`_load_weights` would, without loading: same names, same shapes."""
+    """Refuse weights whose names or shapes differ from ``model``'s, naming the first that does."""
     stored = state.get("model")
     expected = model.state_dict()
     if not isinstance(stored, dict) or stored.keys() != expected.keys():
