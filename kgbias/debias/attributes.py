@@ -139,7 +139,7 @@ class AttributeVectors(nn.Module):
         # index_put backward that took half of a training step
         return nn.functional.embedding_bag(bags, stacked, mode="sum", padding_idx=len(stacked) - 1)
 
-    def index_tables(self) -> dict[str, torch.Tensor]:
+    def value_tables(self) -> dict[str, torch.Tensor]:
         """The integer tables that say which entity has which value (see :class:`BatchPlan`)."""
         return {"table_all": self._table_all, "slot_attribute": self._slot_attribute,
                 "value_attribute": self._value_attribute, "twin_attribute": self.twin_attribute,
@@ -150,8 +150,8 @@ class AttributeVectors(nn.Module):
         (into ``entity_ids``), ``attribute`` (j), both ``shape: (n_pairs,)``, and ``bags``, rows of
         value indices into :meth:`stacked` (its pad row where unused); ``embedding_bag`` of a row
         gives A_j of that entity. The offsets of any set of attributes are sums of these.
-        ``tables``: :meth:`index_tables`, on the device of ``entity_ids``."""
-        tables = self.index_tables() if tables is None else tables
+        ``tables``: :meth:`value_tables`, on the device of ``entity_ids``."""
+        tables = self.value_tables() if tables is None else tables
         pad = len(tables["value_attribute"])
         slots = tables["table_all"].index_select(0, entity_ids)
         rows = (slots != pad).any(1).nonzero().flatten()
@@ -167,7 +167,7 @@ class AttributeVectors(nn.Module):
         """``(position, value)``, ``shape: (n_pairs,)`` each: one pair per value of each entity, with
         the entity's position in ``entity_ids`` and the value as a row of :meth:`stacked`, ordered by
         position. Summing ``stacked()[value]`` per position gives each entity's vectors."""
-        tables = self.index_tables() if tables is None else tables
+        tables = self.value_tables() if tables is None else tables
         table = tables["table_all"]
         slots = table.index_select(0, entity_ids).flatten()
         pairs = (slots != len(tables["value_attribute"])).nonzero().flatten()
@@ -176,7 +176,7 @@ class AttributeVectors(nn.Module):
     def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int,
               tables: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of value indices into :meth:`stacked` (``pad`` where unused), and which are used."""
-        tables = self.index_tables() if tables is None else tables
+        tables = self.value_tables() if tables is None else tables
         slots = tables["table_all"].index_select(0, entity_ids)  # indexing a 2-D table: 10x slower
         used = ((bits.unsqueeze(1) >> tables["slot_attribute"]) & 1 == 1) & (slots != pad)
         return torch.where(used, slots, pad), used
@@ -376,7 +376,7 @@ class AttributeAwareModel(nn.Module):
     def _index_tables(self) -> dict[str, torch.Tensor]:
         return {"fixed_bits": self.fixed_bits, "person_is_query": self.person_is_query,
                 "profession_slot": self.profession_slot, "entity_bits": self.entity_bits,
-                **self.vectors.index_tables()}
+                **self.vectors.value_tables()}
 
     def batch_plan(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None) -> BatchPlan:
         """The integer part of :meth:`batch_scores`, computed on the device of ``batch`` (see
