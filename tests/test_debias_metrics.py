@@ -12,8 +12,8 @@ from kgbias import TrainConfig, train
 from kgbias.data.toy import toy_kg
 from kgbias.errors import DataError
 from kgbias.graph import SensitiveRelation
-from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, reading_directions, score_difference,
-                                   score_differences, without_reading_directions)
+from kgbias.debias.metrics import (bias_summary, probe_accuracy, probe_labels, probe_margins, reading_directions,
+                                   score_difference, score_differences, without_reading_directions)
 from kgbias.models import ComplEx, TransE
 
 
@@ -327,3 +327,15 @@ def test_reading_directions_need_a_score_affine_in_the_person(tiny_kg):
         model.entity.weight.normal_()
     with pytest.raises(ValueError, match="not affine in the person's embedding"):
         reading_directions(model, tiny_kg, "gender")
+
+
+def test_probe_margins_are_each_seeds_own_probe(toy):
+    model = plant_gender(noise_model(toy), toy, strength=0.5)
+    table = probe_margins(model, toy, "gender", seeds=[0, 3], n_epochs=5)
+    assert table["seed"].tolist() == [0, 3]
+    for seed, row in zip([0, 3], table.itertuples()):
+        alone = probe_accuracy(model, toy, "gender", seed=seed, n_epochs=5)
+        assert (row.accuracy, row.most_frequent) == (alone["accuracy"], alone["most_frequent"])
+        assert row.margin == alone["accuracy"] - alone["most_frequent"]
+    # another seed is another split: the majority rate over its test people moves with it
+    assert probe_margins(model, toy, "gender", seeds=range(4), n_epochs=1)["most_frequent"].nunique() > 1
