@@ -1,5 +1,8 @@
 """Shared fixtures: a tiny hand-written graph and a seeded tiny model (no downloads)."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -44,3 +47,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+@pytest.fixture
+def script():
+    """``script("score_offset")``: the module ``scripts/score_offset.py``, loaded from its file."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -1,31 +1,19 @@
 """scripts/probe_spread.py: a finished run's probe margins over seeds, read back from its folder."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from kgbias.config import TrainConfig
 from kgbias.debias.metrics import probe_margins, score_difference
 from kgbias.training import train
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_spread.py"
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("probe_spread", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_row_matches_the_models_own_margins(tmp_path):
+def test_row_matches_the_models_own_margins(tmp_path, script):
     config = TrainConfig(dataset="toy", embedding_dim=8, n_negatives=20, batch_size=256, n_epochs=2,
                          debias="kl", debias_weights={"gender": 5.0})
     run = train(config, run_dir=tmp_path / "run")
-    row = load_script().spread_row(str(tmp_path / "run"), "gender", [0, 2])
+    row = script("probe_spread").spread_row(str(tmp_path / "run"), "gender", [0, 2])
     margins = probe_margins(run.model, run.kg, "gender", seeds=[0, 2])["margin"]
     assert (row["method"], row["weights"], row["train_seed"]) == ("KL", "gender=5", 0)
     assert [row["margin_0"], row["margin_2"]] == [round(float(m), 3) for m in margins]

@@ -1,25 +1,13 @@
 """scripts/score_offset.py: a dot model's gender gap split into the person's part and the shared part."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from kgbias.debias.metrics import top_values_for
 from kgbias.models import TransE
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "score_offset.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("score_offset", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg):
+def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg, script):
     model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2)
     people = {"ann": (0, 1), "bob": (1, 0), "cat": (0, 2), "dan": (3, 0), "eve": (0, 0), "fred": (2, 1)}
     with torch.no_grad():
@@ -27,7 +15,7 @@ def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg):
         for name, vector in {**people, "male": (1, 0), "female": (0, 1)}.items():
             model.entity.weight[tiny_kg.entity_id(name)] = torch.tensor(vector, dtype=torch.float)
         model.relation.weight[tiny_kg.relation_id("gender")] = torch.tensor([2.0, 0.5])
-    table = load_script().offset_parts(model, tiny_kg)
+    table = script("score_offset").offset_parts(model, tiny_kg)
     # first top value minus second: with male first, person part x - y, shared r . (male - female) = 1.5
     sign = 1 if tiny_kg.label(int(top_values_for(tiny_kg, "gender")[0])) == "male" else -1
     assert table["n_people"].to_dict() == {"male": 3, "female": 3}
@@ -42,6 +30,6 @@ def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg):
     assert float((scores[0, 0] - scores[0, 1]).detach()) == pytest.approx(1 + 1.5)
 
 
-def test_a_distance_model_has_no_shared_part(tiny_kg):
+def test_a_distance_model_has_no_shared_part(tiny_kg, script):
     with pytest.raises(ValueError, match="not affine"):
-        load_script().offset_parts(TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2"), tiny_kg)
+        script("score_offset").offset_parts(TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2"), tiny_kg)
