@@ -13,7 +13,7 @@ import argparse
 import pandas as pd
 import torch
 
-from kgbias.debias import score_difference
+from kgbias.debias import compare, score_difference
 from kgbias.debias.metrics import probe_accuracy
 from kgbias.training import load_run
 
@@ -22,11 +22,11 @@ def rows(path: str, attributes: list[str], seed: int):
     run = load_run(path)
     metrics = run.metrics.get("test_without_sensitive", run.metrics["test"])
     config = run.config
-    method = {"none": "Basic", "kl": "KL", "bose": "Bose"}[config.debias] + (" + Attr." if config.attribute_vectors else "")
+    method = compare.method_of(config)
     for attribute in attributes:
         standardized = probe_accuracy(run.model, run.kg, attribute, seed=seed)
         raw = probe_accuracy(run.model, run.kg, attribute, seed=seed, standardize=False)
-        yield {"run": run.path.name, "method": method + (" (removed)" if config.remove_sensitive else ""),
+        yield {"run": run.path.name, "method": method,
                "weights": config.debias_weights or "", "attribute": attribute,
                "test_mrr": round(metrics["mrr_filtered"], 4),
                "score_difference": round(float(score_difference(run.model, run.kg, attribute)), 3),

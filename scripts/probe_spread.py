@@ -14,7 +14,7 @@ import argparse
 import pandas as pd
 import torch
 
-from kgbias.debias import score_difference
+from kgbias.debias import compare, score_difference
 from kgbias.debias.metrics import probe_margins
 from kgbias.training import load_run
 
@@ -24,7 +24,7 @@ def spread_row(path: str, attribute: str, seeds) -> dict:
     config = run.config
     metrics = run.metrics.get("test_without_sensitive", run.metrics["test"])
     margins = probe_margins(run.model, run.kg, attribute, seeds=seeds)["margin"]
-    method = {"none": "Basic", "kl": "KL", "bose": "Bose"}[config.debias] + (" + Attr." if config.attribute_vectors else "")
+    method = compare.method_of(config)
     return {"run": run.path.name[-8:], "method": method + (" (relations trained)" if config.kl_train_relations else ""),
             "weights": ",".join(f"{k}={v:g}" for k, v in sorted(config.debias_weights.items())),
             "whitelist": config.whitelist, "train_seed": config.seed,

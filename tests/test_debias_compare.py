@@ -23,6 +23,7 @@ def test_method_configs_differ_from_basic_only_in_their_method():
     for method, differences in expected.items():
         assert compare.method_config(base, method).differences(base) == differences
     assert len({compare.method_config(base, m).run_name() for m in compare.METHODS}) == len(compare.METHODS)
+    assert [compare.method_of(compare.method_config(base, m)) for m in compare.METHODS] == list(compare.METHODS)
     with pytest.raises(ValueError, match="unknown method"):
         compare.method_config(base, "Magic")
     # kl_weights reach only the KL methods: the others keep their run folders

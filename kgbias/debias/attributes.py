@@ -407,12 +407,12 @@ class AttributeAwareModel(nn.Module):
                *([] if people is None else [people])]
         rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
         no_bits = [torch.zeros_like(i) for i in ids]
-        all_bits = torch.cat([query_bits, no_bits[1], *rescored_bits, 1 << attribute, *no_bits[5:]])
+        twin_bits = 1 << attribute
+        all_bits = torch.cat([query_bits, no_bits[1], *rescored_bits, twin_bits, *no_bits[5:]])
         all_ids = torch.cat(ids)
         rows = (all_bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
         bags, used = vectors._bags(all_bits[rows], all_ids[rows], pad, tables)
         row, slot = used.nonzero().unbind(1)  # (row, value) pairs, each row's values in slot order
-        twin_bits = 1 << attribute
         # per row, the bits of the people among its candidates (backward twins: the twin's attribute)
         candidate_bits = torch.cat([candidate_bits, torch.zeros_like(twin_bits), twin_bits])
         candidate_rows = candidate_bits.nonzero().flatten()

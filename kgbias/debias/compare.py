@@ -78,6 +78,13 @@ def method_config(base: TrainConfig, method: str, whitelist: str | None = None, 
     raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
 
 
+def method_of(config: TrainConfig) -> str:
+    """The :data:`METHODS` name of a run's config: the inverse of :func:`method_config`."""
+    if config.remove_sensitive:
+        return "Removed attributes"
+    return {"none": "Basic", "kl": "KL", "bose": "Bose"}[config.debias] + (" + Attr." if config.attribute_vectors else "")
+
+
 def evaluated_models(method: str, model: KGModel, attributes) -> dict[str, dict[str, KGModel]]:
     """Row label -> attribute -> the embedding the bias measures read, for one trained method.
 
