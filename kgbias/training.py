@@ -24,9 +24,10 @@ from . import paths
 from .batches import to_device
 from .config import TrainConfig
 from .debias.adversarial import AttributeFilters, BoseAdversary, bose_batch_loss, filtered_model, sample_mask
-from .debias.attributes import AttributeAwareModel, AttributeVectors, BatchPlan
+from .debias.attributes import AttributeAwareModel, AttributeVectors
 from .debias.whitelists import is_shipped_name, load_whitelist, resolve_whitelist
 from .debias.kl import FB15K_WEIGHTS, KLDebiasing
+from .debias.plan import BatchPlan
 from .errors import RunError
 from .evaluate import KnownAnswers, excluded_relations, link_prediction
 from .graph import KnowledgeGraph
@@ -177,7 +178,7 @@ def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, con
         The loss will be backpropagated once (training): see :func:`kgbias.losses.softmax_loss`.
     people, plan
         The KL term's people and, with attribute vectors, the batch's
-        :class:`~kgbias.debias.attributes.BatchPlan`, when the caller has them
+        :class:`~kgbias.debias.plan.BatchPlan`, when the caller has them
         (:func:`host_batch`); by default found here.
     """
     # the KL term's people come from the batch's one entity lookup: a second lookup's sparse

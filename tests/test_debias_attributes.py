@@ -10,6 +10,7 @@ import kgbias.training as training
 from kgbias import TrainConfig, train
 from kgbias.data.toy import toy_kg
 from kgbias.debias.attributes import AttributeAwareModel, AttributeVectors
+from kgbias.debias.plan import value_pairs
 from kgbias.debias.whitelists import load_whitelist
 from kgbias.errors import DataError, RunError
 from kgbias.evaluate import KnownAnswers, rank_triples
@@ -89,7 +90,9 @@ def test_person_with_two_values_gets_the_sum(tiny_kg):
     offsets = vectors.person_offsets("gender", people)
     assert offsets.tolist() == [[2.5, 2.0], [2.0, 3.0], [0.0, 0.0]]
     # the same sums from the (position, value) pairs that batch_scores adds per negative
-    position, value = vectors.value_pairs(people)
+    tables = vectors.value_tables()
+    position, value = value_pairs(tables["table_all"].numpy(), len(tables["value_attribute"]), people.numpy())
+    position, value = torch.from_numpy(position), torch.from_numpy(value)
     assert position.tolist() == [0, 0, 1]  # ann has two values, bob one, paris none
     summed = torch.zeros(3, 2).index_add_(0, position, vectors.stacked()[value])
     assert summed.tolist() == offsets.tolist()

@@ -38,13 +38,12 @@ Choices where the paper is silent (method.md §2.4, open question 7):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from ..graph import KnowledgeGraph
 from ..models import KGModel
+from .plan import BatchPlan, PlanTables, make_plan
 from .whitelists import Whitelist
 
 
@@ -140,83 +139,17 @@ class AttributeVectors(nn.Module):
         return nn.functional.embedding_bag(bags, stacked, mode="sum", padding_idx=len(stacked) - 1)
 
     def value_tables(self) -> dict[str, torch.Tensor]:
-        """The integer tables that say which entity has which value (see :class:`BatchPlan`)."""
+        """The integer tables that say which entity has which value and which relations get twins
+        (see :class:`~kgbias.debias.plan.PlanTables`)."""
         return {"table_all": self._table_all, "slot_attribute": self._slot_attribute,
                 "value_attribute": self._value_attribute, "twin_attribute": self.twin_attribute,
                 "twin_inverted": self.twin_inverted}
 
-    def attribute_bags(self, entity_ids: torch.Tensor, tables: dict | None = None):
-        """Each attribute's values of each entity that has a value of it, as pairs: ``positions``
-        (into ``entity_ids``), ``attribute`` (j), both ``shape: (n_pairs,)``, and ``bags``, rows of
-        value indices into :meth:`stacked` (its pad row where unused); ``embedding_bag`` of a row
-        gives A_j of that entity. The offsets of any set of attributes are sums of these.
-        ``tables``: :meth:`value_tables`, on the device of ``entity_ids``."""
-        tables = self.value_tables() if tables is None else tables
-        pad = len(tables["value_attribute"])
-        slots = tables["table_all"].index_select(0, entity_ids)
-        rows = (slots != pad).any(1).nonzero().flatten()
-        slots = slots[rows]
-        slot_attribute = tables["slot_attribute"]
-        mine = slot_attribute == torch.arange(len(self.attributes), device=slots.device).unsqueeze(1)  # (n, n_slots)
-        bags = torch.where(mine.unsqueeze(1), slots.unsqueeze(0), pad)  # (n, len(rows), n_slots)
-        keep = (bags != pad).any(2)
-        attribute, row = keep.nonzero().unbind(1)
-        return rows[row], attribute, bags[keep]
-
-    def value_pairs(self, entity_ids: torch.Tensor, tables: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(position, value)``, ``shape: (n_pairs,)`` each: one pair per value of each entity, with
-        the entity's position in ``entity_ids`` and the value as a row of :meth:`stacked`, ordered by
-        position. Summing ``stacked()[value]`` per position gives each entity's vectors."""
-        tables = self.value_tables() if tables is None else tables
-        table = tables["table_all"]
-        slots = table.index_select(0, entity_ids).flatten()
-        pairs = (slots != len(tables["value_attribute"])).nonzero().flatten()
-        return pairs.div(table.shape[1], rounding_mode="floor"), slots.index_select(0, pairs)
-
-    def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int,
-              tables: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _bags(self, bits: torch.Tensor, entity_ids: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of value indices into :meth:`stacked` (``pad`` where unused), and which are used."""
-        tables = self.value_tables() if tables is None else tables
-        slots = tables["table_all"].index_select(0, entity_ids)  # indexing a 2-D table: 10x slower
-        used = ((bits.unsqueeze(1) >> tables["slot_attribute"]) & 1 == 1) & (slots != pad)
+        slots = self._table_all.index_select(0, entity_ids)  # indexing a 2-D table: 10x slower
+        used = ((bits.unsqueeze(1) >> self._slot_attribute) & 1 == 1) & (slots != pad)
         return torch.where(used, slots, pad), used
-
-
-@dataclass
-class BatchPlan:
-    """The integer bookkeeping of one training batch of :meth:`AttributeAwareModel.batch_scores`:
-    the ids of its one entity lookup, which rows and candidates take which vectors, the twins.
-
-    It reads no embedding, so it can be computed where the batch is drawn, on the host: on a GPU
-    each ``nonzero`` here would make the host wait for the device (15 waits per step on an H100),
-    while a plan made on the host goes over in one copy (:func:`kgbias.training.host_batch`).
-
-    Attributes
-    ----------
-    tensors
-        Named integer tensors, all on one device.
-    sizes
-        Lengths of the lookup's parts: queries, negatives, rescored queries, rescored answers, the
-        twins' people, their values, and the KL term's people when given.
-    n_batch
-        Triples in the batch.
-    groups
-        Bit sets of the whitelisted professions among the negatives that add attributes to the rows
-        whose person is the query (``columns_k`` and ``extra_bags_k`` in ``tensors``).
-    candidate_groups
-        Distance comparators only: bit sets of the rows whose candidates are people
-        (``inside_k``, ``used_k`` and ``positions_k``).
-    """
-
-    tensors: dict[str, torch.Tensor]
-    sizes: list[int]
-    n_batch: int
-    groups: list[int] = field(default_factory=list)
-    candidate_groups: list[int] = field(default_factory=list)
-
-    @property
-    def has_people(self) -> bool:
-        return len(self.sizes) == 7
 
 
 class AttributeAwareModel(nn.Module):
@@ -264,7 +197,7 @@ class AttributeAwareModel(nn.Module):
         # the distinct bit sets of whitelisted professions (usually one or two): a batch loops over
         # these instead of sorting its negatives' bits
         self._profession_groups = torch.unique(entity_bits[entity_bits != 0]).tolist()
-        self._table_copies = {}  # device -> index_tables() there (planning on the host for a GPU)
+        self._plan_tables = None  # numpy copies of the integer tables, made by plan_tables()
 
     # --- the base model's interface -------------------------------------------------------------
     @property
@@ -363,93 +296,22 @@ class AttributeAwareModel(nn.Module):
         return self.score_tails(t, r + self.n_relations, candidates)
 
     # --- training -------------------------------------------------------------------------------
-    def index_tables(self, device) -> dict[str, torch.Tensor]:
-        """The integer tables :meth:`batch_plan` reads, on ``device``: the buffers themselves, or a
-        copy kept for planning on the host while the model is on a GPU."""
-        device = torch.device(device)
-        if device == self.fixed_bits.device:
-            return self._index_tables()
-        if str(device) not in self._table_copies:
-            self._table_copies[str(device)] = {name: table.to(device) for name, table in self._index_tables().items()}
-        return self._table_copies[str(device)]
-
-    def _index_tables(self) -> dict[str, torch.Tensor]:
-        return {"fixed_bits": self.fixed_bits, "person_is_query": self.person_is_query,
-                "profession_slot": self.profession_slot, "entity_bits": self.entity_bits,
-                **self.vectors.value_tables()}
+    def plan_tables(self) -> PlanTables:
+        """The integer tables :meth:`batch_plan` reads, as numpy arrays (made once)."""
+        if self._plan_tables is None:
+            buffers = {"fixed_bits": self.fixed_bits, "person_is_query": self.person_is_query,
+                       "profession_slot": self.profession_slot, "entity_bits": self.entity_bits,
+                       **self.vectors.value_tables()}
+            self._plan_tables = PlanTables.of(buffers, self.n_relations, len(self.vectors.attributes),
+                                              self._profession_groups, dot=self.comparator == "dot")
+        return self._plan_tables
 
     def batch_plan(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None) -> BatchPlan:
-        """The integer part of :meth:`batch_scores`, computed on the device of ``batch`` (see
-        :class:`BatchPlan`)."""
-        tables, vectors, n = self.index_tables(batch.device), self.vectors, len(batch)
-        pad = len(tables["value_attribute"])
-        h, r, t = batch.T
-        queries, answers = torch.cat([h, t]), torch.cat([t, h])
-        relations = torch.cat([r, r + self.n_relations])
-        # index_select, not [ ]: a third of the time on these short integer vectors
-        fixed = tables["fixed_bits"].index_select(0, relations)
-        is_profession = tables["profession_slot"].index_select(0, relations)
-        person_is_query = tables["person_is_query"].index_select(0, relations)
-        other = torch.where(person_is_query, answers, queries)  # the side that is not the person
-        bits = fixed | torch.where(is_profession, tables["entity_bits"].index_select(0, other), 0)  # of the positive triple
-        query_bits = torch.where(person_is_query, fixed, 0)  # the query's own, for every candidate
-        candidate_bits = torch.where(person_is_query, 0, bits)  # the people among the candidates
-        # positives whose query gains a whitelisted profession's attributes, or whose answer is a person
-        rescored = ((bits != query_bits) & person_is_query | (candidate_bits != 0)).nonzero().flatten()
-        negative_bits = tables["entity_bits"].index_select(0, negatives)
-        special = negative_bits.nonzero().flatten()  # whitelisted professions among the negatives
-        profession_rows = (is_profession & person_is_query).nonzero().flatten() if special.numel() else special[:0]
-        attribute, person, value = self._twins(batch, tables)
-
-        # one lookup (one sparse gradient) with every part's offsets added, then split: queries,
-        # negatives, rescored queries and answers, twins' people and values, the KL term's people
-        ids = [queries, negatives, queries.index_select(0, rescored), answers.index_select(0, rescored), person, value,
-               *([] if people is None else [people])]
-        rescored_bits = [torch.where(person_is_query[rescored], bits[rescored], 0), candidate_bits[rescored]]
-        no_bits = [torch.zeros_like(i) for i in ids]
-        twin_bits = 1 << attribute
-        all_bits = torch.cat([query_bits, no_bits[1], *rescored_bits, twin_bits, *no_bits[5:]])
-        all_ids = torch.cat(ids)
-        rows = (all_bits != 0).nonzero().flatten()  # most rows add nothing: skip them before the bags
-        bags, used = vectors._bags(all_bits[rows], all_ids[rows], pad, tables)
-        row, slot = used.nonzero().unbind(1)  # (row, value) pairs, each row's values in slot order
-        # per row, the bits of the people among its candidates (backward twins: the twin's attribute)
-        candidate_bits = torch.cat([candidate_bits, torch.zeros_like(twin_bits), twin_bits])
-        candidate_rows = candidate_bits.nonzero().flatten()
-        plan = BatchPlan({"all_ids": all_ids, "offset_rows": rows.index_select(0, row), "offset_values": bags[row, slot],
-                          # every relation row of the scores in one lookup (one sparse gradient): the
-                          # queries', the rescored rows', then the profession rows'
-                          "relation_ids": torch.cat([relations, relations[rescored], relations[profession_rows]]),
-                          "rescored": rescored,
-                          # both directions' ATTR relations in one lookup: one sparse gradient
-                          "twin_relations": torch.cat([attribute, attribute + len(vectors.attributes)]),
-                          "profession_rows": profession_rows,
-                          "candidate_rows": candidate_rows, "candidate_bits": candidate_bits[candidate_rows]},
-                         [len(i) for i in ids], n)
-        if profession_rows.numel():  # the person is the query: whitelisted professions add attributes
-            special_bits, fixed_rows = negative_bits[special], fixed[profession_rows]
-            for group in self._profession_groups:
-                columns = special[special_bits == group]
-                if columns.numel():
-                    # the attributes the profession adds to those the query already has
-                    extra_bags, _ = vectors._bags(group & ~fixed_rows, queries[profession_rows], pad, tables)
-                    plan.tensors[f"columns_{len(plan.groups)}"] = columns
-                    plan.tensors[f"extra_bags_{len(plan.groups)}"] = extra_bags
-                    plan.groups.append(group)
-        if candidate_rows.numel():  # people are the candidates: negatives get offsets
-            if getattr(self.base, "comparator", None) == "dot":
-                plan.tensors["pair_columns"], plan.tensors["pair_values"] = vectors.value_pairs(negatives, tables)
-            else:
-                positions, pair_attribute, pair_bags = vectors.attribute_bags(negatives, tables)
-                plan.tensors["pair_bags"] = pair_bags
-                row_bits = candidate_bits[candidate_rows]
-                for group in torch.unique(row_bits).tolist():
-                    k = len(plan.candidate_groups)
-                    plan.tensors[f"inside_{k}"] = (row_bits == group).nonzero().flatten()
-                    used = ((group >> pair_attribute) & 1).nonzero().flatten()
-                    plan.tensors[f"used_{k}"], plan.tensors[f"positions_{k}"] = used, positions[used]
-                    plan.candidate_groups.append(group)
-        return plan
+        """The integer part of :meth:`batch_scores` (see :class:`~kgbias.debias.plan.BatchPlan`),
+        made on the host and returned on the device of ``batch``."""
+        plan = make_plan(self.plan_tables(), batch.cpu().numpy(), negatives.cpu().numpy(),
+                         None if people is None else people.cpu().numpy())
+        return plan if batch.device.type == "cpu" else plan.to(batch.device)
 
     def batch_scores(self, batch: torch.Tensor, negatives: torch.Tensor, people: torch.Tensor | None = None):
         """Positive ``(n,)`` and negative ``(n, n_negatives)`` scores of a batch, both directions,
@@ -553,13 +415,3 @@ class AttributeAwareModel(nn.Module):
         """
         positive, negative = self.batch_scores(batch, negatives)
         return positive[2 * len(batch):], negative[2 * len(batch):]
-
-    def _twins(self, batch: torch.Tensor, tables: dict):
-        """The batch's triples of a debiased attribute's relation: their attribute index j, the
-        person and the value."""
-        attribute = tables["twin_attribute"].index_select(0, batch[:, 1])
-        twin = (attribute >= 0).nonzero().flatten()
-        attribute = attribute.index_select(0, twin)
-        inverted = tables["twin_inverted"].index_select(0, attribute)
-        head, tail = batch[twin, 0], batch[twin, 2]
-        return attribute, torch.where(inverted, tail, head), torch.where(inverted, head, tail)
