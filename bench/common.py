@@ -65,10 +65,15 @@ def use_default_mirror() -> None:
 
 def load_fb15k237():
     """FB15k-237 through kgbias's own loader (the shared mirror unless ``KGBIAS_MIRROR`` is set)."""
+    return load_graph("fb15k-237")
+
+
+def load_graph(dataset: str):
+    """A registered dataset (``fb15k-237``, ``fb15k``, ...) through kgbias's own loader."""
     use_default_mirror()
     from kgbias.data import load_dataset
 
-    return load_dataset("fb15k-237")
+    return load_dataset(dataset)
 
 
 def emit(rows: list[dict]) -> None:

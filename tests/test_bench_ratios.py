@@ -32,6 +32,19 @@ def test_interleaved_chunks_ratio_row():
     assert _ratio([{**rows[0], "value": 1.1}], "KL + Attr. / Basic step, chunks interleaved")["met"] is True
 
 
+def test_each_debias_graph_gets_its_own_ratios():
+    """FB15K's rows (section debias-fb15k) are divided by FB15K's Basic, not FB15k-237's."""
+    rows = [_epochs("kgbias dot steady epoch", [9.0, 4.0, 4.0], True),
+            _epochs("kgbias dot+kl+attr steady epoch", [9.0, 6.0, 6.0], True),
+            {**_epochs("kgbias dot steady epoch", [20.0, 10.0, 10.0], True), "section": "debias-fb15k"},
+            {**_epochs("kgbias dot+kl+attr steady epoch", [20.0, 12.0, 12.0], True), "section": "debias-fb15k"},
+            row("debias-fb15k", "kgbias dot+kl+attr / dot step, chunks interleaved", 1.21, "x", note="40 rounds")]
+    assert _ratio(rows, "KL + Attr. / Basic epoch")["value"] == 6.0 / 4.0
+    assert _ratio(rows, "KL + Attr. / Basic epoch (FB15K)")["value"] == 12.0 / 10.0
+    assert _ratio(rows, "KL + Attr. / Basic step, chunks interleaved (FB15K)")["value"] == 1.21
+    assert not [r for r in add_ratios(rows) if r["name"] == "KL + Attr. / Basic step, chunks interleaved"]
+
+
 class _FakeMethod:
     """Advances a fake clock by a set number of seconds per chunk and records the call order."""
 
