@@ -76,7 +76,9 @@ def test_the_step_profile_names_the_lines_that_wait_for_the_gpu(kg):
     assert waits[f"{os.path.relpath(source)}:{item_line}"] == 2
 
 
-def test_a_batch_planned_on_the_host_equals_one_planned_on_the_gpu(kg):
+def test_host_batch_gives_the_plan_of_the_same_batch_on_the_gpu(kg):
+    """host_batch's packed copy carries the plan that batch_plan returns for the batch on the GPU
+    (both made on the host with numpy; only the copy differs)."""
     from kgbias.training import host_batch, make_debiasing, make_model, scoring_model
 
     config = TrainConfig(**BASE, **METHODS["KL + Attr."])
