@@ -2,7 +2,9 @@
 
 A plan says which rows of a batch's scores take which attribute vectors, which candidates are
 people, and which triples get twins; it reads no embedding. It is made on the host, where the
-batch is drawn, and goes to the training device in one copy (:func:`kgbias.training.host_batch`).
+batch is drawn, and goes to the training device in one copy (:func:`kgbias.training.host_batch`):
+made on a GPU, each of its ``nonzero`` calls made the host wait for the device (15 waits a step
+on an H100).
 
 It is about a hundred operations on a few thousand integers, where torch's dispatch of each call
 was most of the time: numpy makes the same plan in about half the time (``bench/HISTORY.md``). The
