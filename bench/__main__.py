@@ -146,7 +146,7 @@ def run_all(args) -> list[dict]:
                 rows += [{**item, "section": section} for item in
                          run_child(python, "kgbias_train", "--dataset", dataset, "--comparator", "dot", "--debias",
                                    methods, "--epochs", epochs,
-                                   "--interleaved-pairs", 0 if methods == "bose" else (10 if args.quick else 40), *common)]
+                                   "--interleaved-pairs", 0 if methods == "bose" else (10 if args.quick else 80), *common)]
 
     if "scaling" in args.only:
         for n_entities in SCALING_SIZES:

@@ -80,10 +80,28 @@ def interleaved_ratios(methods: list[Method], kg, pairs: int, steps: int = 10) -
     for method in methods[1:]:
         ratios = [a / b for a, b in zip(ms[method.label], ms[base])]
         q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+        low, high = median_interval(ratios)
         rows.append(row("train", f"kgbias {method.label} / {base} step, chunks interleaved", statistics.median(ratios), "x",
-                        note=f"median of {pairs} rounds of {steps}-step chunks (quartiles {q1:.2f}-{q3:.2f}); "
+                        interval_low=low, interval_high=high,
+                        note=f"median of {pairs} rounds of {steps}-step chunks (95% interval of the median "
+                             f"{low:.2f}-{high:.2f}; quartiles {q1:.2f}-{q3:.2f}); "
                              f"ms per step {statistics.median(ms[method.label]):.2f} vs {statistics.median(ms[base]):.2f}"))
     return rows
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of what ``values`` sample: the order statistics
+    ``x_(k)`` and ``x_(n+1-k)`` with the largest ``k`` such that a Binomial(n, 1/2) falls below ``k``
+    with probability at most ``(1 - confidence) / 2`` (coverage at least ``confidence``). Whether a
+    ratio is below a target is resolved only when the whole interval is. The full range when ``n``
+    is too small for the confidence."""
+    ordered, n = sorted(values), len(values)
+    tail, k, below = (1 - confidence) / 2, 0, 0.0
+    while k < n // 2 and below + math.comb(n, k) / 2 ** n <= tail:
+        below += math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)  # P(Binomial < k) <= tail: the interval is the k-th smallest to the k-th largest
+    return ordered[k - 1], ordered[n - k]
 
 
 def main(argv=None) -> None:

@@ -1,5 +1,7 @@
 """The benchmark's ratio table (bench/__main__.py), on hand-made measurements."""
 
+import pytest
+
 from bench.__main__ import add_ratios
 from bench.common import row
 
@@ -74,3 +76,22 @@ def test_interleaved_ratios_pair_each_round(monkeypatch):
     assert result["name"] == "kgbias dot+kl+attr / dot step, chunks interleaved"
     assert abs(result["value"] - 1.2) < 1e-12  # median of the per-round ratios 1.5, 1.2, 1.1
     assert "ms per step 300.00 vs 200.00" in result["note"]  # medians of 300, 240, 440 and 200, 200, 400
+    assert (result["interval_low"], result["interval_high"]) == (1.1, 1.5)  # 3 rounds: the full range
+
+
+@pytest.mark.parametrize("n", [6, 10, 40, 80])
+def test_median_interval_takes_the_binomial_order_statistics(n):
+    """The k-th smallest to the k-th largest of n values, with k the largest count for which a fair
+    Binomial(n) falls below k with probability at most 2.5% (brute-force sums of the binomial)."""
+    from math import comb
+
+    from bench.kgbias_train import median_interval
+
+    low, high = median_interval([float(v) for v in range(1, n + 1)][::-1])  # unsorted input
+    k = int(low)
+    assert high == n + 1 - k
+
+    def below(count):
+        return sum(comb(n, i) for i in range(count)) / 2 ** n
+
+    assert below(k) <= 0.025 < below(k + 1)
