@@ -185,12 +185,13 @@ def add_ratios(rows: list[dict]) -> list[dict]:
               "reported (paper: 1.04)", lambda v: None, section=section)
         ratio(f"KL + Attr. / Basic epoch{suffix}", "kgbias dot+kl+attr steady epoch", "kgbias dot steady epoch",
               "<= 1.15 (paper: 1.31)", lambda v: v <= 1.15, section=section)
-        # the same ratio from interleaved chunks of steps: the epochs' ratio swings with the machine
+        # the same ratio from interleaved chunks of steps: the epochs' ratio swings with the machine;
+        # met only when the median's whole interval is below the target
         interleaved = _find(rows, "kgbias dot+kl+attr / dot step, chunks interleaved", section)
         if interleaved:
+            upper = interleaved.get("interval_high", interleaved["value"])
             ratios.append(row("ratio", f"KL + Attr. / Basic step, chunks interleaved{suffix}", interleaved["value"], "x",
-                              target="<= 1.15 (paper: 1.31)", met=interleaved["value"] <= 1.15,
-                              note=interleaved["note"]))
+                              target="<= 1.15 (paper: 1.31)", met=upper <= 1.15, note=interleaved["note"]))
         ratio(f"Bose / Basic epoch{suffix}", "kgbias dot+bose steady epoch", "kgbias dot steady epoch",
               "reported (paper: 7.8)", lambda v: None, section=section)
     for model in ("l2", "dot"):

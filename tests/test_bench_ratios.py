@@ -32,6 +32,10 @@ def test_interleaved_chunks_ratio_row():
     attr = _ratio(rows, "KL + Attr. / Basic step, chunks interleaved")
     assert attr["value"] == 1.27 and attr["met"] is False and attr["note"] == "median of 40 rounds"
     assert _ratio([{**rows[0], "value": 1.1}], "KL + Attr. / Basic step, chunks interleaved")["met"] is True
+    # with the median's interval, met only when all of it is below the target
+    for high, met in ((1.14, True), (1.16, False)):
+        with_interval = {**rows[0], "value": 1.1, "interval_low": 1.05, "interval_high": high}
+        assert _ratio([with_interval], "KL + Attr. / Basic step, chunks interleaved")["met"] is met
 
 
 def test_each_debias_graph_gets_its_own_ratios():
