@@ -27,6 +27,8 @@ METHOD_ROWS = {"Basic": "kgbias dot", "KL": "kgbias dot+kl", "KL + Attr.": "kgbi
 # a debias section's graph; CSVs before 2026-11-27 have no dataset column and only "debias"
 SECTION_DATASETS = {"debias": "fb15k-237", "debias-fb15k": "fb15k"}
 REQUIRED_COLUMNS = ("section", "name", "value", "unit")
+OVERHEAD_COLUMNS = ["run", "started", "dataset", "method", "seconds_per_epoch", "epoch_vs_basic", "step_vs_basic",
+                    "step_interval_low", "step_interval_high", "paper_seconds_per_epoch", "paper_vs_basic"]
 
 
 def read_bench(paths) -> pd.DataFrame:
@@ -87,8 +89,8 @@ def debias_overhead(frame: pd.DataFrame) -> pd.DataFrame:
                 "paper_seconds_per_epoch": PAPER_SECONDS_PER_EPOCH[method],
                 "paper_vs_basic": PAPER_SECONDS_PER_EPOCH[method] / PAPER_SECONDS_PER_EPOCH["Basic"],
             })
-    frame = pd.DataFrame.from_records(records)
-    return frame.sort_values("started", kind="stable").reset_index(drop=True) if records else frame
+    frame = pd.DataFrame.from_records(records, columns=OVERHEAD_COLUMNS)  # columns even when empty
+    return frame.sort_values("started", kind="stable").reset_index(drop=True)
 
 
 def newest_run(table: pd.DataFrame) -> str:

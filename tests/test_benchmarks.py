@@ -134,3 +134,12 @@ def test_newest_run_is_the_last_started(tmp_path):
     assert newest_run(overhead) == "a"
     with pytest.raises(ValueError, match="no run"):
         newest_run(overhead.iloc[:0])
+
+
+def test_a_run_without_debias_rows_gives_empty_views(tmp_path):
+    path = tmp_path / "scaling-only.csv"
+    write_csv(add_ratios(_rows()[-2:]), path, {"cpu": "test"})
+    frame = read_bench([path])
+    overhead = debias_overhead(frame)
+    assert overhead.empty and "epoch_vs_basic" in overhead.columns
+    assert len(scaling_rows(frame)) == 2
