@@ -99,3 +99,11 @@ def test_median_interval_takes_the_binomial_order_statistics(n):
         return sum(comb(n, i) for i in range(count)) / 2 ** n
 
     assert below(k) <= 0.025 < below(k + 1)
+
+
+def test_first_epoch_ratio_reads_the_train_section_only():
+    """A debias section's Basic alternates its epochs with KL and KL + Attr.: not target 1's epoch."""
+    debias = [row("debias", "kgbias dot first epoch", 6.0, "s"), row("debias", "kgbias dot steady epoch", 5.0, "s")]
+    assert not [r for r in add_ratios(debias) if r["name"] == "first epoch / steady epoch"]
+    train = [row("train", "kgbias dot first epoch", 4.0, "s"), row("train", "kgbias dot steady epoch", 5.0, "s")]
+    assert _ratio(debias + train, "first epoch / steady epoch")["value"] == 0.8

@@ -143,3 +143,14 @@ def test_a_run_without_debias_rows_gives_empty_views(tmp_path):
     overhead = debias_overhead(frame)
     assert overhead.empty and "epoch_vs_basic" in overhead.columns
     assert len(scaling_rows(frame)) == 2
+
+
+def test_train_ratios_of_runs_without_a_train_section_are_left_out(tmp_path):
+    """Older CSVs hold a first-epoch ratio computed from a debias section's Basic."""
+    rows = [row("debias", "kgbias dot first epoch", 6.0, "s"), row("debias", "kgbias dot steady epoch", 5.0, "s"),
+            row("ratio", "first epoch / steady epoch", 1.2, "x", target="<= 1.0", met=False)]
+    write_csv(rows, tmp_path / "debias-only.csv", {"device": "cpu"})
+    write_csv([{**r, "section": "train" if r["section"] == "debias" else r["section"]} for r in rows],
+              tmp_path / "train.csv", {"device": "cpu"})
+    targets = target_rows(read_bench([tmp_path / "*.csv"]))
+    assert targets["run"].tolist() == ["train"]
