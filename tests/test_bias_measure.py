@@ -104,6 +104,7 @@ def test_one_vs_rest_matches_loop_on_a_multi_valued_attribute():
     frame = gradient_bias(model, kg, sensitive="nationality", value_a="country_0", one_vs_rest=True,
                           min_count=0)
     expected = loop_bias(model, kg, "nationality", "country_0", others, "profession", alpha=0.01)
+    assert set(by_target(frame)) == set(expected) and len(expected) == 5  # every profession, not vacuous
     for target, bias in by_target(frame).items():
         assert bias == pytest.approx(expected[target], rel=1e-7, abs=1e-10)
     assert frame.attrs["value_b"] == "rest"

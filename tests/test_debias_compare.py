@@ -8,6 +8,7 @@ import torch
 
 from kgbias import TrainConfig
 from kgbias.debias import compare
+from kgbias.evaluate import link_prediction
 from kgbias.models import TransE
 
 
@@ -104,6 +105,21 @@ def test_relation_mrr_change_of_a_model_against_itself_is_zero(tiny_kg):
     assert frame["relation"].tolist() == ["lives_in"]
     assert frame["change_percent"].tolist() == [0.0]
     assert compare.relation_mrr_change(model, model, tiny_kg, ["lives_in"], split="test", min_ranks=10).empty
+
+
+def test_relation_mrr_change_is_the_second_models_gain_over_the_first(tiny_kg):
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4, comparator="dot"))
+    mrr = [link_prediction(m, tiny_kg, "test", per_relation=True)[1].set_index("relation").loc["lives_in", "mrr_filtered"]
+           for m in models]
+    assert mrr[0] != mrr[1]  # not vacuous
+    forward = compare.relation_mrr_change(models[0], models[1], tiny_kg, ["lives_in"], split="test", min_ranks=1)
+    backward = compare.relation_mrr_change(models[1], models[0], tiny_kg, ["lives_in"], split="test", min_ranks=1)
+    assert forward.loc[0, ["mrr_filtered_before", "mrr_filtered_after"]].tolist() == pytest.approx(mrr)
+    assert forward.loc[0, "change_percent"] == pytest.approx(100 * (mrr[1] / mrr[0] - 1))
+    assert backward.loc[0, "change_percent"] == pytest.approx(100 * (mrr[0] / mrr[1] - 1))
 
 
 def _gender_model(kg, men, women):

@@ -58,8 +58,8 @@ def no_hang(seconds: float = HANG_SECONDS):
 
 @pytest.fixture(autouse=True)
 def ieee_floats():
-    """train() elsewhere in this process leaves denormals flushed (torch.set_flush_denormal(True),
-    see test_training_leaves_floating_point_state_alone), which hypothesis refuses to work under."""
+    """Denormals flushed by anything earlier in this process (train() itself restores the caller's
+    setting: test_training_leaves_floating_point_state_alone) would make hypothesis refuse to run."""
     torch.set_flush_denormal(False)
 
 
@@ -323,13 +323,17 @@ def test_fuzz_config_from_dict():
 
 
 def test_fuzz_config_from_dict_loads_only_well_typed_configs():
+    loaded = []
+
     @FUZZ
     @example({"embedding_dim": 1.5})
+    @example({"embedding_dim": 16, "seed": 3})
     @given(config_dict)
     def check(values):
         config = loads_or_own_error(lambda: TrainConfig.from_dict(values, source="c.json"))
         if config is None:
             return
+        loaded.append(1)
         for name in ("embedding_dim", "n_negatives", "batch_size", "n_epochs", "seed", "valid_every"):
             value = getattr(config, name)
             assert isinstance(value, int) and not isinstance(value, bool), (name, value)
@@ -337,6 +341,7 @@ def test_fuzz_config_from_dict_loads_only_well_typed_configs():
         assert math.isfinite(config.learning_rate)
 
     check()
+    assert loaded  # the checks above ran on at least one loaded config
 
 
 def open_run(folder: Path, content: bytes):
@@ -345,29 +350,35 @@ def open_run(folder: Path, content: bytes):
 
 
 def test_fuzz_run_folder_with_garbage_json_object(folder):
-    tried = []
+    tried, accepted = [], []
 
     @FUZZ
+    @example(json.dumps(TrainConfig().to_dict()).encode())
     @given(config_dict.map(lambda d: json.dumps(d).encode()))
     def check(content):
         tried.append(1)
         run = loads_or_own_error(open_run(folder, content))
         if run is not None:  # only the very config asked for is accepted
+            accepted.append(1)
             assert TrainConfig.from_dict(json.loads(content)) == TrainConfig()
 
     check()
-    assert len(tried) >= 150
+    assert len(tried) >= 150 and accepted  # the matching config itself opens
 
 
 def test_fuzz_run_folder_with_garbage_bytes(folder):
+    tried = []
+
     @FUZZ
     @example(b"null")
     @example(b"\xff")
     @given(st.one_of(st.binary(max_size=60), json_value.map(lambda v: json.dumps(v).encode())))
     def check(content):
-        loads_or_own_error(open_run(folder, content))
+        tried.append(1)
+        loads_or_own_error(open_run(folder, content))  # a KgbiasError or a run; nothing else escapes
 
     check()
+    assert len(tried) >= 150
 
 
 # --- checkpoints ----------------------------------------------------------------------------

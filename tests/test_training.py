@@ -149,7 +149,9 @@ def test_out_of_range_config_values_are_errors(fields, message):
 
 
 def test_zero_and_integer_debias_weights_are_valid():
-    assert TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0, "religion": 20}).debias_weights
+    config = TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0, "religion": 20})
+    assert config.debias_weights == {"gender": 0, "religion": 20}
+    assert TrainConfig.from_dict(config.to_dict()).debias_weights == {"gender": 0, "religion": 20}
 
 
 def test_debiasing_an_attribute_the_graph_lacks_names_the_flag():
