@@ -29,7 +29,7 @@ help:
 	@echo "make paper   regenerate every figure and table into figures/"
 	@echo "make notebooks  re-execute the committed notebooks at the quick scale (refreshes outputs)"
 	@echo "make lab     open JupyterLab on notebooks/"
-	@echo "make bench   speed benchmark (not part of test or CI)"
+	@echo "make bench   speed benchmark (not part of test or CI); BENCH_ARGS="--quick" etc."
 
 setup: $(STAMP)
 
@@ -76,4 +76,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)

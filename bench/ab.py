@@ -91,7 +91,7 @@ class Version(Method):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--against", default="HEAD",
                         help="git revision to compare with (default HEAD), or a folder holding its kgbias/ and whitelists/")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")

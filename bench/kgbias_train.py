@@ -105,7 +105,7 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--comparator", default="dot", choices=["dot", "l1", "l2"])
     parser.add_argument("--dataset", default="fb15k-237", help="registered dataset (default: the papers' setting on "
                                                                  "FB15k-237); fb15k: paper 2's own")

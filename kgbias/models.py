@@ -3,7 +3,7 @@
 Every model scores a query ``(h, r)`` against candidate tails. Heads are predicted through inverse
 relations (``r + n_relations``), as PyTorch-BigGraph's ``dynamic_relations`` does: with the papers'
 dot comparator, ``<h + r, t>`` ranks candidate heads without looking at ``r`` at all, so each
-relation gets a second translation used when predicting heads (method.md §1.1).
+relation gets a second translation used when predicting heads.
 
 Models work on embeddings as well as ids (``score_embeddings``), so the bias measure can
 differentiate a score with respect to a person's embedding for any model.

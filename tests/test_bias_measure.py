@@ -63,7 +63,7 @@ def test_dot_transe_equals_closed_form_for_every_person(tiny_kg):
     for target, bias in by_target(frame).items():
         expected = alpha * float(direction @ weight[target])
         assert bias == pytest.approx(expected, rel=1e-9, abs=1e-12)
-    # method.md §1.4: the per-person change is the same for everybody
+    # dot TransE is linear in the person: the per-person change is the same for everybody
     single = [by_target(gradient_bias(model, tiny_kg, alpha=alpha, min_count=0, people=torch.tensor([j])))
               for j in range(6)]
     for result in single[1:]:

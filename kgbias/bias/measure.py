@@ -1,6 +1,6 @@
 """The bias of a trained embedding towards one value of a sensitive attribute, per profession.
 
-Fisher et al. (2020a), §3.2 (the gradient measure) and §3.1 (the one-pair strawman); method.md §1.3-1.4.
+Fisher et al. (2020a), §3.2 (the gradient measure) and §3.1 (the one-pair strawman).
 
 For every person ``j`` the measure asks: if the embedding of ``j`` moved one small gradient step
 towards "``j`` is male rather than female", how much would the score of ``(j, has_profession, p)``
@@ -49,7 +49,7 @@ def gradient_bias(
     3. ``delta_jp = g(e'_j, r_p, e_p) - g(e_j, r_p, e_p)``;
 
     then ``b_p = mean_j delta_jp``. For TransE with the dot comparator this is exactly
-    ``alpha * <e_a - e_b, e_p>`` for every person (method.md §1.4); for distance TransE and
+    ``alpha * <e_a - e_b, e_p>`` for every person (the score is linear in the person); for distance TransE and
     ComplEx it depends on the person, so the average matters.
 
     Parameters

@@ -1,6 +1,6 @@
 """Bose & Hamilton's compositional adversarial filters, the baseline of Fisher et al. (2020b), §5.
 
-Bose & Hamilton (2019), "Compositional Fairness Constraints for Graph Embeddings"; method.md §3.
+Bose & Hamilton (2019), "Compositional Fairness Constraints for Graph Embeddings".
 One *filter* ``f_k: R^w -> R^w`` per sensitive attribute ``k`` maps every entity embedding
 before scoring; a subset ``S`` of filters composes into
 

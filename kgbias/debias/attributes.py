@@ -20,7 +20,7 @@ relation j gives (person + A_j(person), r_j[ATTR], value), scored with an extra 
 Bias metrics (paper 2, §5) are computed on the base model, *without* attribute vectors: use the
 trained :class:`~kgbias.models.KGModel` itself, not :class:`AttributeAwareModel`.
 
-Choices where the paper is silent (method.md §2.4, open question 7):
+Choices where the paper is silent (its §4.2):
 
 - people with several values get the **sum** of their vectors, people with none get zero;
 - values are those seen in **train**, and a person's values are read from train only;

@@ -1,10 +1,10 @@
 """Paper 2's comparison: Basic, Bose & Hamilton, KL, KL + Attr. and "removed attributes" side by side.
 
-Fisher et al. (2020b), §5-6 and Tables 3-6, 9; method.md §2.8. Each method is one
+Fisher et al. (2020b), §5-6 and Tables 3-6, 9. Each method is one
 :class:`~kgbias.config.TrainConfig` (:func:`method_config`), trained by the one entry point
 :func:`kgbias.training.train`; the functions here read finished runs into the paper's tables.
 Bose's runs give two rows: "[s]" applies only the filter of the attribute being measured, "[a]"
-applies all filters (method.md §2.10).
+applies all filters (paper 2, Appendix A.1).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How much a trained embedding still knows about a sensitive attribute: paper 2's two measures.
 
-Fisher et al. (2020b), §4.3; method.md §2.7. Both are computed **in-sample**: on the people whose
+Fisher et al. (2020b), §4.3. Both are computed **in-sample**: on the people whose
 ``(person, sensitive relation, value)`` triple is in train (``splits=("train",)``), from the
 embeddings alone (no attribute vectors added).
 
@@ -133,9 +133,8 @@ def score_difference(model: KGModel, kg: KnowledgeGraph, attribute: str, n_value
                      splits=("train",), average: str = "pairs") -> float:
     """Mean of :func:`score_differences`: one cell of paper 2's Table 5.
 
-    Fisher et al. (2020b), §4.3. The paper says "averaged", not over what (method.md §2.7 marks
-    it INFERRED, open question 8). ``average="pairs"`` (the default, used everywhere in kgbias)
-    counts every kept ``(person, true value)`` pair once. ``average="values"`` averages each
+    Fisher et al. (2020b), §4.3. The paper says "averaged", not over what. ``average="pairs"``
+    (the default, used everywhere in kgbias) counts every kept ``(person, true value)`` pair once. ``average="values"`` averages each
     value's pairs first, then the values: a model that scores one value higher for everyone
     alike (the base rate, which the relation vector can carry) gives a positive mean over pairs
     when the values are unequally frequent, but about zero over values. Raises ``ValueError``
