@@ -9,6 +9,7 @@ scored with the person on the left.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -124,6 +125,15 @@ class KnowledgeGraph:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         return getattr(self, split)
+
+    def fingerprint(self) -> str:
+        """Short hash of the entities, relations and triples: run folders and cached runs refuse
+        to mix graphs with it."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(self.entities + self.relations).encode())
+        for split in SPLITS:
+            digest.update(self.split(split).numpy().tobytes())
+        return digest.hexdigest()[:8]
 
     def all_triples(self) -> torch.Tensor:
         return torch.cat([self.train, self.valid, self.test])

@@ -10,8 +10,10 @@ A run folder holds:
 - ``metrics.json``: written last; its presence marks the run finished
 
 ``checkpoint.pt`` and ``best.pt`` also hold the config's fingerprint
-(:meth:`~kgbias.config.TrainConfig.fingerprint`), so files copied from another run are refused;
-files from before the fingerprint was stored are accepted.
+(:meth:`~kgbias.config.TrainConfig.fingerprint`) and the graph's
+(:meth:`~kgbias.graph.KnowledgeGraph.fingerprint`), so files copied from another run, or a run
+trained on another graph (``train(config, kg=...)`` with a graph the config does not name), are
+refused; files from before either fingerprint was stored are accepted.
 
 Checkpoints hold tensors and plain Python values only and are read with
 ``torch.load(weights_only=True)``, so a crafted file cannot run code when loaded.
@@ -42,6 +44,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 LOCK = ".lock"
 FINGERPRINT = "config_fingerprint"  # key in checkpoint.pt and best.pt
+GRAPH_FINGERPRINT = "graph_fingerprint"  # likewise
 RUN_FILES = (CHECKPOINT, PREVIOUS_CHECKPOINT, BEST, HISTORY, METRICS)
 WRITTEN_FILES = (CONFIG, CHECKPOINT, BEST, HISTORY, METRICS)  # the names atomic_write writes in a run folder
 
@@ -106,9 +109,10 @@ def _checkpoint_dict(path: Path) -> dict:
 class RunFolder:
     """One training run on disk."""
 
-    def __init__(self, path: Path, config: TrainConfig):
+    def __init__(self, path: Path, config: TrainConfig, graph: str | None = None):
         self.path = Path(path)
         self.config = config
+        self.graph = graph  # the training graph's fingerprint; None: not checked
         self.checkpoint_path: Path | None = None  # the file the last load_checkpoint() read
         self._fingerprint: str | None = None
         self._current_damaged = False  # checkpoint.pt failed to load: never rotate it over the fallback
@@ -121,21 +125,21 @@ class RunFolder:
         return self._fingerprint
 
     @classmethod
-    def open(cls, path: Path, config: TrainConfig) -> "RunFolder":
+    def open(cls, path: Path, config: TrainConfig, graph: str | None = None) -> "RunFolder":
         """Create the folder, or check that an existing one holds the same config (see :meth:`opened`)."""
-        with cls.opened(path, config) as folder:
+        with cls.opened(path, config, graph) as folder:
             return folder
 
     @classmethod
     @contextlib.contextmanager
-    def opened(cls, path: Path, config: TrainConfig):
+    def opened(cls, path: Path, config: TrainConfig, graph: str | None = None):
         """:meth:`open` the folder and keep its :meth:`lock` until the block ends.
 
         The check and the write of ``config.json`` happen under the lock, so two processes with
         different configs cannot both be accepted; temporary files left by a write that was killed
         midway are removed there too.
         """
-        folder = cls(path, config)
+        folder = cls(path, config, graph)
         if (folder.path / CONFIG).exists():  # config.json never changes: refuse without touching the folder
             folder._check_config()
         folder._created = not folder.path.exists()
@@ -176,6 +180,14 @@ class RunFolder:
             raise RunError(f"{path}: written by another config (fingerprint {stored!r}, this run's is "
                            f"{self.fingerprint!r}): copied from another run folder, or the config's whitelist "
                            "or dataset schema changed; delete it or use the run folder it came from")
+        stored_graph = state.get(GRAPH_FINGERPRINT)
+        if self.graph is not None and stored_graph is not None and stored_graph != self.graph:
+            raise RunError(f"{path}: trained on another graph (fingerprint {stored_graph!r}, this graph's is "
+                           f"{self.graph!r}) under the same config: a graph given to train(kg=...) that its "
+                           "config's dataset does not describe needs a run folder of its own (run_dir=...)")
+
+    def _fingerprints(self) -> dict:
+        return {FINGERPRINT: self.fingerprint, **({GRAPH_FINGERPRINT: self.graph} if self.graph else {})}
 
     @contextlib.contextmanager
     def lock(self):
@@ -228,7 +240,7 @@ class RunFolder:
         current = self.path / CHECKPOINT
         if current.exists() and not self._current_damaged:
             os.replace(current, self.path / PREVIOUS_CHECKPOINT)
-        save_tensors(current, {**state, FINGERPRINT: self.fingerprint})
+        save_tensors(current, {**state, **self._fingerprints()})
         self._current_damaged = False
 
     def load_checkpoint(self, check_config: bool = True) -> dict | None:
@@ -262,7 +274,7 @@ class RunFolder:
 
     def save_best(self, model_state: dict, epoch: int, valid_mrr: float) -> None:
         save_tensors(self.path / BEST, {"model": model_state, "epoch": epoch, "valid_mrr": valid_mrr,
-                                        FINGERPRINT: self.fingerprint})
+                                        **self._fingerprints()})
 
     def load_best(self) -> dict | None:
         """The best weights with their ``epoch`` and ``valid_mrr``; None without ``best.pt``."""

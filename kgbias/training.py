@@ -414,7 +414,9 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
     Parameters
     ----------
     kg
-        The graph; loaded from ``config.dataset`` when not given.
+        The graph; loaded from ``config.dataset`` when not given. A run trained on another graph
+        (another fingerprint) under the same config is refused, not reused: give such a graph a
+        ``run_dir`` of its own.
     run_dir
         Run folder; default ``results/<config.run_name()>``.
     device
@@ -423,7 +425,8 @@ def train(config: TrainConfig, kg: KnowledgeGraph | None = None, run_dir: str | 
         Show tqdm bars (for the CLI); the library is otherwise silent except for logging.
     """
     kg = kg if kg is not None else load_graph(config, progress)
-    with RunFolder.opened(Path(run_dir) if run_dir else paths.results_dir() / config.run_name(), config) as folder:
+    path = Path(run_dir) if run_dir else paths.results_dir() / config.run_name()
+    with RunFolder.opened(path, config, graph=kg.fingerprint()) as folder:
         torch.set_flush_denormal(True)  # tiny initial embeddings with AdaGrad hit denormals: 11x slower
         try:
             return _train_locked(config, kg, folder, device, progress)

@@ -126,11 +126,39 @@ def test_best_weights_of_another_config_are_refused(kg, reference, tmp_path):
 
 def test_checkpoints_without_fingerprint_still_resume(kg, reference, tmp_path, monkeypatch):
     path = interrupted(CONFIG, kg, tmp_path / "run", monkeypatch)
-    for name in ("checkpoint.pt", "checkpoint.prev.pt", "best.pt"):  # as written before the field
+    for name in ("checkpoint.pt", "checkpoint.prev.pt", "best.pt"):  # as written before the fields
         state = load_tensors(path / name)
-        del state["config_fingerprint"]
+        del state["config_fingerprint"], state["graph_fingerprint"]
         torch.save(state, path / name)
     assert_same_as(train(CONFIG, kg=kg, run_dir=path), reference)
+
+
+@pytest.fixture(scope="module")
+def other_graph(kg):
+    """The same toy graph's sizes under another seed: other triples, which CONFIG does not describe."""
+    other = training.load_graph(TrainConfig(**{**CONFIG.to_dict(), "dataset_options": {"n_people": 150, "seed": 7}}))
+    assert (other.n_entities, other.n_relations) == (kg.n_entities, kg.n_relations)
+    assert other.fingerprint() != kg.fingerprint()
+    return other
+
+
+def test_checkpoints_store_the_graph_fingerprint(kg, reference):
+    assert kg.fingerprint() == training.load_graph(CONFIG).fingerprint()  # the content's, not the object's
+    for name in ("checkpoint.pt", "checkpoint.prev.pt", "best.pt"):
+        assert load_tensors(reference.path / name)["graph_fingerprint"] == kg.fingerprint()
+
+
+def test_a_finished_run_on_another_graph_is_refused_not_reused(kg, reference, other_graph, tmp_path):
+    path = copy_run(reference, tmp_path)
+    with pytest.raises(RunError, match=r"best\.pt: trained on another graph .*run_dir"):
+        train(CONFIG, kg=other_graph, run_dir=path)
+    assert_same_as(train(CONFIG, kg=training.load_graph(CONFIG), run_dir=path), reference)  # an equal graph
+
+
+def test_a_run_interrupted_on_another_graph_is_not_resumed(kg, other_graph, tmp_path, monkeypatch):
+    path = interrupted(CONFIG, other_graph, tmp_path / "run", monkeypatch)
+    with pytest.raises(RunError, match=r"checkpoint\.pt: trained on another graph"):
+        train(CONFIG, kg=kg, run_dir=path)
 
 
 def test_run_files_without_config_json_are_refused(kg, reference, tmp_path):

@@ -8,7 +8,6 @@ folder under a caller-given directory, so that a rerun reuses them.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import logging
 from pathlib import Path
@@ -58,12 +57,9 @@ def shuffle_attribute(kg: KnowledgeGraph, attribute: str, seed: int = 0) -> Know
 
 
 def graph_fingerprint(kg: KnowledgeGraph) -> str:
-    """Short hash of the entities, relations and triples, so cached runs cannot mix graphs."""
-    digest = hashlib.sha256()
-    digest.update("\n".join(kg.entities + kg.relations).encode())
-    for split in SPLITS:
-        digest.update(kg.split(split).numpy().tobytes())
-    return digest.hexdigest()[:8]
+    """Short hash of the entities, relations and triples, so cached runs cannot mix graphs
+    (:meth:`KnowledgeGraph.fingerprint`)."""
+    return kg.fingerprint()
 
 
 def permutation_null(
@@ -91,7 +87,7 @@ def permutation_null(
     statistic below, the two-sided p-value is ``p = (1 + #{k: T_null_k >= T_obs}) / (K + 1)``,
     exact (``P(p <= q) <= q``) under that null; with K = 19 the smallest possible p is 0.05.
 
-    Why retrain: for dot TransE ``b_p = alpha <e_a - e_b, e_p>`` (method.md §1.4) does not
+    Why retrain: for dot TransE ``b_p = alpha <e_a - e_b, e_p>`` (paper 1, §3.2) does not
     depend on which people are averaged, so shuffling the gender labels at measurement time
     leaves every ``b_p`` unchanged, a degenerate null. What gives a profession its bias is
     the training on gendered data, so the null must retrain on data without the association.
