@@ -1,4 +1,6 @@
-"""One set of names for a training run: papermill parameters, CLI flags and run folders share them."""
+"""One set of names for a training run: CLI flags, run folders and notebooks 02-04's papermill
+parameters share them (notebook 05 names its debiasing ones for the paper: ``kl_weights``,
+``n_values``, ``bose_epochs``)."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ class TrainConfig:
     kl_n_values: int = _field(30, "values per attribute the KL loss compares and the bose discriminators "
                                   "classify (gender: 2)")
     # Paper 2 writes L = L_CE + w L_KL in PyTorch-BigGraph, whose losses sum over the batch's
-    # queries; with a mean L_CE the same weights act 2 x batch_size times stronger (method.md 2.3).
+    # queries; with a mean L_CE the same weights act 2 x batch_size times stronger (paper 2, §4.1).
     kl_reduction: str = _field("sum", "kl: the L_CE reduction the weights refer to: sum (PyTorch-BigGraph's, "
                                       "paper 2's code base) | mean (the KL term 2 x batch_size times stronger)")
     kl_train_relations: bool = _field(False, "kl: the KL term also trains the sensitive relations' vectors (paper 2 "
@@ -66,10 +68,10 @@ class TrainConfig:
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "
                                 "whitelists/<dataset>-awards.tsv; its content enters the run name")
-    # Bose & Hamilton (2019) as paper 2 ran it (method.md sections 2.10 and 3). Paper 2 ran the
-    # authors' code, whose apply_filters sums the chosen filters' outputs although their Eq. 6
-    # averages them (method.md section 5, item 14); "sum" is the default for that reason. For [s]
-    # (one filter) the two agree; for [a] and training masks of 2+ filters they differ by 1/|S|.
+    # Bose & Hamilton (2019) as paper 2 ran it: the authors' code, gamma = 10. That code's
+    # apply_filters sums the chosen filters' outputs although their Eq. 6 averages them; "sum" is
+    # the default for that reason. For [s] (one filter) the two agree; for [a] and training masks
+    # of 2+ filters they differ by 1/|S|.
     bose_compose: str = _field("sum", "bose: sum (the authors' code, which paper 2 ran) | mean (their Eq. 6) "
                                       "of the chosen filters' outputs")
     bose_gamma: float = _field(10.0, "bose: weight gamma of the discriminators' cross-entropy (paper 2: 10)")
@@ -122,6 +124,12 @@ class TrainConfig:
                            f"got attribute_vectors={self.attribute_vectors}, whitelist={self.whitelist!r}")
         if self.learning_rate <= 0:
             raise RunError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        if self.init_std is not None and self.init_std <= 0:  # zero: a dot model's gradients are all zero
+            raise RunError(f"TrainConfig.init_std must be positive (or none for the default), got {self.init_std}")
+        if self.warmup_epochs < 0:
+            raise RunError(f"TrainConfig.warmup_epochs must be at least 0, got {self.warmup_epochs}")
+        if self.loss == "margin" and self.margin <= 0:  # the loss is then zero from the first step on
+            raise RunError(f"TrainConfig.margin must be positive with loss='margin', got {self.margin}")
         if self.valid_every < 0 or self.early_stopping_patience < 0:
             raise RunError("TrainConfig.valid_every and early_stopping_patience must be at least 0, "
                            f"got {self.valid_every} and {self.early_stopping_patience}")

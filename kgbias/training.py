@@ -157,8 +157,7 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
         return BoseAdversary.from_graph(
             kg, model.filters.attributes, model.entity.embedding_dim, config.kl_n_values, config.bose_gamma,
             config.bose_disc_steps, config.bose_disc_lr, seed=config.seed).to(device)
-    if config.debias_weights:
-        debiased_attributes(config, kg)  # unknown or only zero-weight attributes: the error names the flag
+    debiased_attributes(config, kg)  # unknown or only zero-weight attributes, or none in the graph: an error
     weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
     return KLDebiasing.from_graph(kg, weights, config.kl_n_values, train_relations=config.kl_train_relations).to(device)
 

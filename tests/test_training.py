@@ -142,6 +142,11 @@ def test_unknown_loss_is_an_error():
     ({"kl_n_values": -3}, "kl_n_values must be at least 2"),
     ({"valid_every": -2}, "valid_every and early_stopping_patience must be at least 0"),
     ({"early_stopping_patience": -1}, "valid_every and early_stopping_patience must be at least 0"),
+    ({"init_std": -1.0}, r"init_std must be positive \(or none for the default\), got -1.0"),
+    ({"init_std": 0.0}, "init_std must be positive"),
+    ({"warmup_epochs": -2.0}, "warmup_epochs must be at least 0, got -2.0"),
+    ({"loss": "margin", "margin": 0.0}, "margin must be positive with loss='margin', got 0.0"),
+    ({"loss": "margin", "margin": -1.0}, "margin must be positive with loss='margin'"),
 ])
 def test_out_of_range_config_values_are_errors(fields, message):
     with pytest.raises(RunError, match=message):
@@ -162,6 +167,13 @@ def test_debiasing_an_attribute_the_graph_lacks_names_the_flag():
                    TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0.0})):
         with pytest.raises(RunError, match="debias_weights|no sensitive attribute to debias"):
             training.make_debiasing(config, kg)
+
+
+def test_kl_on_a_graph_without_paper_2s_attributes_is_an_error_not_basic_training():
+    kg = random_graph()
+    assert not set(kg.sensitive) & {"gender", "religion", "ethnicity", "nationality"}
+    with pytest.raises(RunError, match="random: no sensitive attribute to debias"):
+        training.make_debiasing(TrainConfig(dataset="random", debias="kl"), kg)
 
 
 def test_removing_every_train_triple_is_an_error():
