@@ -182,6 +182,21 @@ def test_pairwise_bias_known_answer(tiny_kg):
     assert sorted(kept["label"]) == ["nurse", "pilot"]
 
 
+@pytest.mark.parametrize("person_a, person_b, message", [
+    (-1, "ann", r"person_a: id -1 is outside 0 \.\. 12 \(tiny\)"),
+    ("bob", 13, r"person_b: id 13 is outside 0 \.\. 12"),
+    ("bob", "nurse", r"person_b: 'nurse' \(nurse\) is not one of tiny's 6 people"),
+])
+def test_pairwise_bias_names_a_person_it_cannot_use(tiny_kg, person_a, person_b, message):
+    with pytest.raises(DataError, match=message):
+        pairwise_bias(random_model(tiny_kg), tiny_kg, person_a, person_b)
+
+
+def test_pairwise_bias_checks_the_count_columns_values(tiny_kg):
+    with pytest.raises(DataError, match="value_b: 'paris' is not a value of gender in tiny"):
+        pairwise_bias(random_model(tiny_kg), tiny_kg, "bob", "ann", value_b="paris")
+
+
 def test_bias_table_columns_and_direction(tiny_kg):
     frame = gradient_bias(random_model(tiny_kg), tiny_kg, min_count=0)
     male = bias_table(frame, n=2, direction="a")

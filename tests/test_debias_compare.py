@@ -8,6 +8,7 @@ import torch
 
 from kgbias import TrainConfig
 from kgbias.debias import compare
+from kgbias.errors import DataError
 from kgbias.evaluate import link_prediction
 from kgbias.models import TransE
 
@@ -105,6 +106,8 @@ def test_relation_mrr_change_of_a_model_against_itself_is_zero(tiny_kg):
     assert frame["relation"].tolist() == ["lives_in"]
     assert frame["change_percent"].tolist() == [0.0]
     assert compare.relation_mrr_change(model, model, tiny_kg, ["lives_in"], split="test", min_ranks=10).empty
+    with pytest.raises(DataError, match="relations: 'lives_at' not relations of tiny"):
+        compare.relation_mrr_change(model, model, tiny_kg, ["lives_in", "lives_at"], split="test", min_ranks=1)
 
 
 def test_relation_mrr_change_is_the_second_models_gain_over_the_first(tiny_kg):

@@ -194,6 +194,16 @@ def test_bias_summary_has_a_row_per_attribute_the_graph_has(toy):
     assert summary.set_index("attribute").loc["nationality", "n_values"] == 5
 
 
+def test_bias_summary_refuses_a_name_that_is_no_attribute(toy, caplog):
+    model = noise_model(toy)
+    with pytest.raises(DataError, match="attributes: 'gendr' not known; attributes are gender, profession"):
+        bias_summary(model, toy, ["gendr", "nationality"], n_epochs=1)
+    with caplog.at_level("INFO", logger="kgbias.debias.metrics"):
+        summary = bias_summary(model, toy, ["religion", "nationality"], n_epochs=1)
+    assert summary["attribute"].tolist() == ["nationality"]  # toy has no religion: left out, and said so
+    assert f"{toy.name} has no religion: left out" in [r.getMessage() for r in caplog.records]
+
+
 
 def with_one_valued_attribute(kg):
     """``kg`` plus a "religion" carried by lives_in, whose only train value is paris."""

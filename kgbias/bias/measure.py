@@ -203,7 +203,9 @@ def pairwise_bias(
     pandas.DataFrame
         Same columns as :func:`gradient_bias`.
     """
-    ids = [kg.entity_id(p) if isinstance(p, str) else int(p) for p in (person_a, person_b)]
+    ids = [check_person(kg, argument, person) for argument, person in (("person_a", person_a), ("person_b", person_b))]
+    value_a_id = check_value(kg, sensitive, "value_a", value_a, splits)
+    value_b_id = check_value(kg, sensitive, "value_b", value_b, splits)
     targets = target_values(kg, target, splits)
     weight = model.entity.weight.detach()
     device = weight.device
@@ -211,8 +213,7 @@ def pairwise_bias(
         query = model.query(weight[torch.tensor(ids, device=device)].double(),
                             torch.full((2,), kg.attribute_relation(target), device=device))
         scores = model.compare(query, weight[targets.to(device)].double(), pairwise=False).cpu()
-    frame = target_counts(kg, target, targets, sensitive, kg.value_id(sensitive, value_a),
-                          torch.tensor([kg.value_id(sensitive, value_b)]), splits)
+    frame = target_counts(kg, target, targets, sensitive, value_a_id, torch.tensor([value_b_id]), splits)
     frame.insert(2, "bias", (scores[0] - scores[1]).numpy())
     pairs = kg.attribute_pairs(target, splits)
     held = set(pairs[torch.isin(pairs[:, 0], torch.tensor(ids)), 1].tolist())
@@ -243,6 +244,19 @@ def resolve_people(kg: KnowledgeGraph, people, sensitive: str, splits=SPLITS) ->
         raise DataError(f"people: {bad.numel()} id(s) outside 0 .. {kg.n_entities - 1} "
                         f"(the entities of {kg.name}): {shown}")
     return people
+
+
+def check_person(kg: KnowledgeGraph, argument: str, person: int | str) -> int:
+    """Entity id of ``person`` (an id or a name), which must be one of ``kg.humans`` when the graph
+    names its people: a negative id would index from the end of the table, a profession or a
+    city would give a bias between unrelated embeddings."""
+    person_id = kg.entity_id(person) if isinstance(person, str) else int(person)
+    if not 0 <= person_id < kg.n_entities:
+        raise DataError(f"{argument}: id {person_id} is outside 0 .. {kg.n_entities - 1} ({kg.name})")
+    if len(kg.humans) and not bool((kg.humans == person_id).any()):
+        raise DataError(f"{argument}: {kg.label(person_id)!r} ({kg.entities[person_id]}) is not one of "
+                        f"{kg.name}'s {len(kg.humans)} people")
+    return person_id
 
 
 def check_value(kg: KnowledgeGraph, attribute: str, argument: str, value: str, splits=SPLITS) -> int:

@@ -16,11 +16,12 @@ import torch
 
 from ..bias.measure import gradient_bias
 from ..config import TrainConfig
+from ..errors import DataError
 from ..evaluate import link_prediction
 from ..graph import KnowledgeGraph
 from ..models import KGModel
 from .whitelists import load_whitelist, resolve_whitelist
-from .metrics import PAPER_ATTRIBUTES, bias_summary, probe_accuracy, reading_directions, without_reading_directions
+from .metrics import PAPER_ATTRIBUTES, bias_summary, present_attributes, probe_accuracy, reading_directions, without_reading_directions
 
 METHODS = ("Basic", "Bose", "KL", "KL + Attr.", "Removed attributes")
 
@@ -124,7 +125,7 @@ def bias_table(runs: dict, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES, n_va
     Columns of :func:`kgbias.debias.metrics.bias_summary` plus ``method``. Attributes the graph
     lacks are left out.
     """
-    attributes = [a for a in attributes if a in kg.sensitive]
+    attributes = present_attributes(kg, attributes)
     frames = []
     for method, run in runs.items():
         for label, models in evaluated_models(method, run.model, attributes).items():
@@ -149,7 +150,7 @@ def probe_without_reading_directions(runs: dict, kg: KnowledgeGraph, bias: pd.Da
     for method, run in runs.items():
         if method == "Bose":
             continue
-        for attribute in [a for a in attributes if a in kg.sensitive]:
+        for attribute in present_attributes(kg, attributes):
             try:
                 directions = reading_directions(run.model, kg, attribute, n_values)
             except ValueError:  # not affine in the person: no fixed directions
@@ -208,6 +209,10 @@ def relation_mrr_change(before, after, kg: KnowledgeGraph, relations, split: str
     Paper 2 keeps whitelisted relations with more than 5 test observations; a test triple gives
     two ranks here (head and tail), hence ``min_ranks = 10``.
     """
+    relations = [relations] if isinstance(relations, str) else list(relations)
+    unknown = [r for r in relations if r not in kg.relations]
+    if unknown:
+        raise DataError(f"relations: {', '.join(map(repr, unknown))} not relations of {kg.name}")
     _, first = link_prediction(before, kg, split, per_relation=True)
     _, second = link_prediction(after, kg, split, per_relation=True)
     frame = first.merge(second, on=["relation", "n_ranks"], suffixes=("_before", "_after"))
@@ -286,7 +291,7 @@ def weight_sweep(base: TrainConfig, weights, kg: KnowledgeGraph, whitelist: str 
     """
     from ..training import train  # late: training imports this package
 
-    attributes = [a for a in (attributes or PAPER_ATTRIBUTES) if a in kg.sensitive]
+    attributes = present_attributes(kg, attributes or PAPER_ATTRIBUTES)
     frames = []
     for weight in weights:
         weighted = replace(base, debias_weights={a: float(weight) for a in attributes})

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError
-from ..graph import KnowledgeGraph
+from ..graph import ATTRIBUTES, KnowledgeGraph
 from ..models import KGModel
 
 logger = logging.getLogger(__name__)
@@ -401,6 +401,20 @@ def _fit_probe(probe, optimizer, features, labels, fit, valid, n_epochs, batch_s
 
 # --- both, per attribute ------------------------------------------------------------------------
 
+def present_attributes(kg: KnowledgeGraph, attributes) -> list[str]:
+    """Those of ``attributes`` that ``kg`` has, in order. One the graph lacks (WD50K has no
+    ethnicity) is left out, and logged; a name that is no attribute at all (a typo) is an error."""
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+    unknown = [a for a in attributes if a not in ATTRIBUTES and a not in kg.sensitive]
+    if unknown:
+        raise DataError(f"attributes: {', '.join(map(repr, unknown))} not known; attributes are "
+                        f"{', '.join(dict.fromkeys([*ATTRIBUTES, *kg.sensitive]))}")
+    absent = [a for a in attributes if a not in kg.sensitive]
+    if absent:
+        logger.info("%s has no %s: left out", kg.name, ", ".join(absent))
+    return [a for a in attributes if a in kg.sensitive]
+
+
 def bias_summary(model: KGModel, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES, n_values: int = 30,
                  splits=("train",), seed: int = 0, **probe_options) -> pd.DataFrame:
     """One row per attribute of ``attributes`` present in ``kg.sensitive``: Tables 5 and 6.
@@ -427,9 +441,7 @@ def bias_summary(model: KGModel, kg: KnowledgeGraph, attributes=PAPER_ATTRIBUTES
     columns = ["attribute", "n_values", "score_difference", "n_pairs", "n_pairs_skipped", "probe_accuracy",
                "most_frequent", "n_train", "n_test", "n_dropped"]
     rows = []
-    for attribute in attributes:
-        if attribute not in kg.sensitive:
-            continue
+    for attribute in present_attributes(kg, attributes):
         n_top = len(top_values_for(kg, attribute, n_values))
         if n_top < 2:
             # one row of NaN rather than an error, so the other attributes' rows are kept
