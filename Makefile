@@ -63,12 +63,16 @@ build/paper/%.ipynb: notebooks/$$(firstword $$(subst @, ,$$*)).ipynb params/pape
 # 04 measures the model that 02 trains: run 02 first so that its run is there to reuse.
 build/paper/04_measuring_bias.ipynb: build/paper/02_link_prediction.ipynb
 
+# Each notebook is executed into build/notebooks/ and moved over the committed one only once it ran
+# and was stripped: an interrupted or failed run leaves the committed notebook as it was.
 notebooks: $(STAMP)
+	@mkdir -p build/notebooks
 	@for notebook in $(NOTEBOOKS); do \
 		echo "[notebooks] $$notebook"; \
+		part=build/notebooks/$$notebook.ipynb; \
 		$(PINNED_THREADS) $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
-			notebooks/$$notebook.ipynb notebooks/$$notebook.ipynb || exit 1; \
-		$(STRIP) notebooks/$$notebook.ipynb || exit 1; \
+			notebooks/$$notebook.ipynb "$$part" && $(STRIP) "$$part" && \
+			mv "$$part" notebooks/$$notebook.ipynb || { rm -f "$$part"; exit 1; }; \
 	done
 
 # (root, as in containers, needs --allow-root)
