@@ -105,6 +105,7 @@ def _data_command(args) -> int:
             print(path)
         return 0
     options = _key_values(args.dataset_options, "--dataset-options")
+    data.check_dataset_options(options, "--dataset-options")
     kg = data.load_dataset(args.name, progress=not args.quiet, **options)
     print(json.dumps(kg.describe(), indent=2))
     for attribute in kg.sensitive:
@@ -123,11 +124,26 @@ def _check_device(device: str) -> None:
         raise KgbiasError(f"--device {device}: not usable here ({str(error).splitlines()[0]})") from None
 
 
+def _check_run_dir(path: Path | None) -> None:
+    """A one-line error for a --run-dir that cannot become a folder, before any data is loaded."""
+    if path is None:
+        return
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                where = "exists" if existing == path else f"is inside {existing}, which exists"
+                raise KgbiasError(f"--run-dir {path}: {where} and is not a folder; choose another run folder")
+            return
+
+
 def _train_command(args) -> int:
+    from .data import check_dataset_options
     from .training import train
 
     config = config_from_args(args)
+    check_dataset_options(config.dataset_options, "--dataset-options")
     _check_device(args.device)
+    _check_run_dir(args.run_dir)
     run = train(config, run_dir=args.run_dir, device=args.device, progress=not args.quiet)
     print(json.dumps({"run": str(run.path), **run.metrics}, indent=2))
     return 0

@@ -52,8 +52,9 @@ class TrainedRun:
 
 
 def load_graph(config: TrainConfig, progress: bool = False) -> KnowledgeGraph:
-    from .data import load_dataset  # late import: the data layer pulls in the registry
+    from .data import check_dataset_options, load_dataset  # late import: the data layer pulls in the registry
 
+    check_dataset_options(config.dataset_options, "TrainConfig.dataset_options")
     return load_dataset(config.dataset, progress=progress, **config.dataset_options)
 
 

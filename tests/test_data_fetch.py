@@ -213,3 +213,75 @@ def test_load_and_fetch_a_registered_dataset_over_http(server, monkeypatch):
     assert kg.valid.tolist() == [[0, 1, 2]]
     assert kg.test.tolist() == [[1, 0, 0]]
     assert requests == ["/tiny.tar.gz"]
+
+
+def _truncated_gz(text):
+    return gzip.compress(text.encode())[:-12]
+
+
+def _truncated_tar_gz(path, text):
+    make_tar_gz(path, {"graph/train.txt": text})
+    data = path.read_bytes()
+    path.unlink()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("name, member, bad, message", [
+    ("train.txt.gz", None, lambda tmp: _truncated_gz(TRAIN), "cannot be read as train.txt.gz: Compressed file ended"),
+    ("graph.tar.gz", "graph/train.txt", lambda tmp: _truncated_tar_gz(tmp / "t.tar.gz", TRAIN),
+     "cannot be read as graph.tar.gz: Compressed file ended"),
+    ("train.txt", None, lambda tmp: TRAIN.encode().replace(b"c\ts", b"\xff\ts"), "train.txt:3: not UTF-8 at byte"),
+])
+def test_unreadable_cache_file_is_deleted_and_downloaded_again(server, tmp_path, name, member, bad, message):
+    root, base, requests = server
+    spec = FileSpec(f"x/{name}", f"{base}/{name}", content_sha256(TRAIN), url_member=member)
+    path = fetch.cache_path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bad(tmp_path))
+    with pytest.raises(DataError) as error:
+        fetch.read_file(spec)
+    assert message in str(error.value)
+    assert f"deleted the bad file {path}, so the next run downloads it again" in str(error.value)
+    assert not path.exists()
+    assert requests == []  # the bad file was read, not downloaded over
+
+    if member:
+        make_tar_gz(root / name, {member: TRAIN})
+    else:
+        (root / name).write_bytes(gzip.compress(TRAIN.encode()) if name.endswith(".gz") else TRAIN.encode())
+    assert fetch.read_file(spec)[0].decode() == TRAIN
+    assert requests == [f"/{name}"] and path.is_file()
+
+
+def test_cached_tarball_without_the_asked_member_is_kept(tmp_path):
+    spec = FileSpec("x/graph.tar.gz", "http://127.0.0.1:9/graph.tar.gz", content_sha256(TRAIN),
+                    url_member="graph/absent.txt")
+    path = fetch.cache_path(spec)
+    path.parent.mkdir(parents=True)
+    make_tar_gz(path, {"graph/train.txt": TRAIN})
+    with pytest.raises(DataError, match=r"graph\.tar\.gz\[graph/absent\.txt\]: no member 'graph/absent\.txt'"):
+        fetch.read_file(spec)
+    assert path.is_file()  # the name asked for is wrong, not the file: downloading again would not help
+
+
+def test_unreadable_mirror_file_is_never_deleted(tmp_path):
+    mirror_file = tmp_path / "mirror" / "x" / "train.txt.gz"
+    mirror_file.parent.mkdir()
+    mirror_file.write_bytes(_truncated_gz(TRAIN))
+    spec = FileSpec("x/train.txt.gz", "http://127.0.0.1:9/train.txt.gz", content_sha256(TRAIN))
+    with pytest.raises(DataError, match=r"mirror/x/train\.txt\.gz: cannot be read as train\.txt\.gz") as error:
+        fetch.read_file(spec)
+    assert "deleted" not in str(error.value)
+    assert mirror_file.read_bytes() == _truncated_gz(TRAIN)
+
+
+def test_cache_folder_that_cannot_be_created_names_it_and_the_variable(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file, not a folder\n")
+    monkeypatch.setenv("KGBIAS_CACHE", str(not_a_folder))
+    spec = FileSpec("x/train.txt", "http://127.0.0.1:9/train.txt", content_sha256(TRAIN))
+    with pytest.raises(DataError) as error:
+        fetch.read_file(spec)
+    assert (f"cannot create {not_a_folder}/127.0.0.1_9 in the download cache {not_a_folder} (Not a directory); "
+            "point KGBIAS_CACHE at a folder you can write to") == str(error.value)
+    assert not_a_folder.read_text() == "a file, not a folder\n"

@@ -1,6 +1,7 @@
 """A user's own triples plus a TOML schema."""
 
 import gzip
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,33 @@ def test_schema_with_a_byte_order_mark_loads(tmp_path):
     paths = write_graph(tmp_path)
     paths[3].write_bytes(b"\xef\xbb\xbf" + SCHEMA.encode())
     assert load_triples_tsv(*paths).name == "my-graph"
+
+
+def test_train_without_triples_names_the_file(tmp_path):
+    paths = write_graph(tmp_path, 'name = "g"\n', valid="")
+    paths[2].write_bytes(gzip.compress(b""))
+    assert load_triples_tsv(*paths).valid.shape == (0, 3)  # empty valid and test splits are allowed
+    paths[0].write_text("\n \r\n")
+    with pytest.raises(DataError, match=r"train\.txt: no triples \(2 blank lines\); the train split needs"):
+        load_triples_tsv(*paths)
+    paths[0].write_text("")
+    with pytest.raises(DataError, match=r"train\.txt: no triples \(empty file\)"):
+        load_triples_tsv(*paths)
+
+
+def test_triple_path_that_is_a_folder_or_unreadable_names_it(tmp_path, monkeypatch):
+    paths = write_graph(tmp_path)
+    (tmp_path / "folder.txt").mkdir()
+    with pytest.raises(DataError, match=r"folder\.txt: is a directory, not a file$"):
+        load_triples_tsv(paths[0], tmp_path / "folder.txt", paths[2], paths[3])
+
+    read_bytes = Path.read_bytes
+
+    def no_permission(path):  # chmod would not stop root, who runs the tests in some containers
+        if path.name == "valid.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", no_permission)
+    with pytest.raises(DataError, match=r"valid\.txt: cannot read \(Permission denied\)$"):
+        load_triples_tsv(*paths)

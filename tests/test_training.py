@@ -7,6 +7,7 @@ import torch
 
 import kgbias.training as training
 from kgbias import RunError, TrainConfig, train
+from kgbias.errors import DataError
 from kgbias.graph import KnowledgeGraph
 
 
@@ -167,6 +168,12 @@ def test_debiasing_an_attribute_the_graph_lacks_names_the_flag():
                    TrainConfig(dataset="toy", debias="kl", debias_weights={"gender": 0.0})):
         with pytest.raises(RunError, match="debias_weights|no sensitive attribute to debias"):
             training.make_debiasing(config, kg)
+
+
+@pytest.mark.parametrize("option", ["progress", "name"])
+def test_dataset_options_named_like_the_loaders_own_parameters_are_errors(option):
+    with pytest.raises(DataError, match=f"TrainConfig.dataset_options: {option} is a parameter of load_dataset"):
+        training.load_graph(TrainConfig(dataset="toy", dataset_options={option: 1}))
 
 
 def test_kl_on_a_graph_without_paper_2s_attributes_is_an_error_not_basic_training():

@@ -10,7 +10,9 @@ Lookup order for a :class:`~kgbias.data.registry.FileSpec`:
    HTTP 5xx) is retried, up to :data:`DOWNLOAD_ATTEMPTS` tries in all; HTTP 4xx is not retried.
 
 The checksum is checked in all three cases. A mismatch raises :class:`~kgbias.errors.ChecksumError`
-naming the file, the expected and the actual value; a bad cached or downloaded file is deleted.
+naming the file, the expected and the actual value. A cached or downloaded file that fails its
+checksum or cannot be read (truncated gzip or tarball, not UTF-8) is deleted, so the next run
+downloads it again; a mirror's files never are.
 Members of tarballs are read by name with ``tarfile.extractfile``; nothing is ever unpacked.
 The library logs through :mod:`logging` and shows a tqdm bar only with ``progress=True``.
 """
@@ -41,6 +43,11 @@ CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
 DOWNLOAD_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 2.0  # times the attempt number
+
+
+class _DamagedFile(DataError):
+    """Bytes that cannot be decompressed or decoded: a truncated or garbled copy, which deleting a
+    cached file repairs (unlike a missing tar member, a refused member name or a permission)."""
 
 
 def fetch_file(spec: FileSpec, progress: bool = False, allow_unverified: bool = False) -> Path:
@@ -104,7 +111,7 @@ def _resolve(spec: FileSpec, progress: bool, allow_unverified: bool) -> tuple[Pa
     path = cache_path(spec)
     if path.is_file():
         data, source = _read_verified(
-            path, spec.url_member, spec, allow_unverified, path.name, delete_on_mismatch=True
+            path, spec.url_member, spec, allow_unverified, path.name, delete_if_bad=True
         )
         return path, data, source
 
@@ -116,16 +123,13 @@ def _download(
     spec: FileSpec, path: Path, progress: bool, allow_unverified: bool, mirror: Path | None
 ) -> tuple[bytes, str]:
     """Download to a temporary file beside ``path``, verify it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = temporary_beside(path)
-    os.close(handle)
-    temp_path = Path(temp_name)
+    temp_path = _temporary_in_cache(path)
     try:
         _copy_url_with_retries(spec.url, temp_path, progress)
         # Verify before the rename so a bad download never occupies the cache path.
         data, source = _read_verified(
             temp_path, spec.url_member, spec, allow_unverified, path.name,
-            delete_on_mismatch=True, origin=spec.url,
+            delete_if_bad=True, origin=spec.url,
         )
         os.replace(temp_path, path)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
@@ -138,6 +142,21 @@ def _download(
         temp_path.unlink(missing_ok=True)
     logger.info("downloaded %s to %s", spec.url, path)
     return data, source
+
+
+def _temporary_in_cache(path: Path) -> Path:
+    """An empty temporary file beside ``path``, creating the cache folders it needs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = temporary_beside(path)
+    except OSError as error:
+        # e.g. KGBIAS_CACHE names a regular file, or a folder this user cannot write to
+        raise DataError(
+            f"cannot create {error.filename or path.parent} in the download cache {cache_dir()} "
+            f"({error.strerror or error}); point KGBIAS_CACHE at a folder you can write to"
+        ) from None
+    os.close(handle)
+    return Path(temp_name)
 
 
 def _open_url(url: str):
@@ -202,18 +221,25 @@ def _read_verified(
     spec: FileSpec,
     allow_unverified: bool,
     format_name: str,
-    delete_on_mismatch: bool = False,
+    delete_if_bad: bool = False,
     origin: str | None = None,
 ) -> tuple[bytes, str]:
     """Read ``path`` (or its tar ``member``), check the checksum, return data and source name.
 
     ``format_name`` decides gunzipping (a temporary download has no meaningful suffix);
     ``origin`` names the file in messages instead of ``path`` (the URL of a download).
+    ``delete_if_bad`` deletes a file that cannot be read, decoded or verified: only for files
+    kgbias downloaded itself (cache or temporary download), never a mirror's.
     """
-    origin = origin or str(path)
-    source = f"{origin}[{member}]" if member else origin
-    data = read_member(path, member, format_name, source)
-    actual = compute_checksum(data, spec.checksum_kind, source)
+    source = f"{origin or path}[{member}]" if member else str(origin or path)
+    try:
+        data = read_member(path, member, format_name, source)
+        actual = _checksum(data, spec.checksum_kind, source)
+    except _DamagedFile as error:
+        if not delete_if_bad:
+            raise
+        # A truncated or garbled cached file would otherwise fail the same way on every run.
+        raise _DamagedFile(f"{error}{_delete_bad(path, cached=origin is None)}") from None
     if spec.checksum is None:
         if not allow_unverified:
             raise DataError(f"{source}: no checksum recorded; pass allow_unverified=True")
@@ -222,15 +248,29 @@ def _read_verified(
             source, spec.checksum_kind, actual,
         )
     elif actual != spec.checksum:
-        note = ""
-        if delete_on_mismatch:
-            path.unlink(missing_ok=True)
-            note = f"; deleted the bad file {path}"
+        note = _delete_bad(path, cached=origin is None) if delete_if_bad else ""
         raise ChecksumError(
             f"{source}: {spec.checksum_kind} sha256 mismatch: expected {spec.checksum}, "
             f"got {actual}{note}"
         )
     return data, source
+
+
+def _checksum(data: bytes, kind: str, source: str) -> str:
+    try:
+        return compute_checksum(data, kind, source)
+    except DataError as error:  # a content checksum decodes the bytes: these are not UTF-8
+        raise _DamagedFile(str(error)) from None
+
+
+def _delete_bad(path: Path, cached: bool) -> str:
+    """Delete a bad file of kgbias's own (``cached``, or a temporary download); the note for the
+    error message."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        return f"; could not delete the bad file {path} ({error.strerror or error}): delete it by hand"
+    return f"; deleted the bad file {path}" + (", so the next run downloads it again" if cached else "")
 
 
 def read_member(path: Path, member: str | None, format_name: str, source: str) -> bytes:
@@ -244,8 +284,13 @@ def read_member(path: Path, member: str | None, format_name: str, source: str) -
         return path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{source}: is a directory, not a file") from None
+    # before OSError: BadGzipFile is one
     except (gzip.BadGzipFile, zlib.error, EOFError, tarfile.TarError) as error:
-        raise DataError(f"{source}: cannot be read as {format_name}: {error}") from None
+        raise _DamagedFile(f"{source}: cannot be read as {format_name}: {error}") from None
+    except OSError as error:  # no permission, an I/O error
+        raise DataError(f"{source}: cannot read ({error.strerror or error})") from None
 
 
 def _read_tar_member(path: Path, member: str, source: str) -> bytes:

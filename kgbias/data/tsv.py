@@ -36,7 +36,7 @@ from ..errors import DataError
 from ..graph import ATTRIBUTES, KnowledgeGraph, SensitiveRelation
 from .datasets import person_side
 from .fetch import read_member
-from .readers import UNSEEN_POLICIES, index_triples, parse_triples
+from .readers import UNSEEN_POLICIES, ParsedSplit, index_triples, parse_triples
 
 SCHEMA_KEYS = ("name", "delimiter", "unseen", "files", "sensitive", "values")
 SPLIT_NAMES = ("train", "valid", "test")
@@ -58,7 +58,8 @@ def load_triples_tsv(
     Raises
     ------
     DataError
-        Naming the file and line for malformed triples, and the schema file and field
+        Naming the file and line for malformed triples, the train file if it has no triples,
+        and the schema file and field
         (``sensitive.gender``, ``values.gender.male``) for unknown keys, a sensitive relation
         absent from the graph, or a named value that is not an entity of the graph.
     """
@@ -78,6 +79,7 @@ def load_triples_tsv(
         path = Path(path)
         data = read_member(path, None, path.name, str(path))
         parsed[split] = parse_triples(data, str(path), delimiter)
+    _require_triples(parsed["train"])
     indexed = index_triples(parsed, unseen=unseen)
 
     sensitive = _sensitive(config.get("sensitive", {}), set(indexed.relations), schema)
@@ -97,6 +99,16 @@ def load_triples_tsv(
     kg.humans = person_side(kg, list(sensitive))
     kg.metadata["humans_rule"] = "person side of any sensitive relation"
     return kg
+
+
+def _require_triples(train: ParsedSplit) -> None:
+    """An empty train split has no entities to embed: refuse it here, not in training's first epoch.
+
+    (An empty valid or test split is allowed: training warns about it.)
+    """
+    if not train.triples:
+        what = f"{train.n_blank} blank line{'s' * (train.n_blank != 1)}" if train.n_blank else "empty file"
+        raise DataError(f"{train.source}: no triples ({what}); the train split needs at least one")
 
 
 def schema_files(schema: str | Path) -> dict[str, Path]:

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from .. import paths
+from ..data.checksums import decode_utf8, split_lines
 from ..errors import DataError
 from ..graph import KnowledgeGraph
 from ..runs import atomic_write
@@ -64,14 +65,17 @@ def derive_whitelist(kg: KnowledgeGraph, keywords: dict = KEYWORDS, relations: d
     """Whitelist rows ``attribute, kind, name, label, reason`` for the attributes the graph has.
 
     Descriptions come from ``kg.metadata["descriptions"]`` (entity name -> text); a profession
-    without one is matched on its label alone.
+    without one is matched on its label alone. ``relations`` for an attribute not in ``keywords``
+    are a DataError; those of an attribute ``kg`` lacks, or relations it lacks, are left out.
     """
+    unknown = [attribute for attribute in relations if attribute not in keywords]
+    if unknown:  # its relations would silently be left out
+        raise DataError(f"relations given for unknown attribute(s) {', '.join(unknown)} "
+                        f"(known: {', '.join(keywords)})")
     descriptions = kg.metadata.get("descriptions", {})
     professions = torch.unique(kg.attribute_pairs(target)[:, 1]).tolist() if target in kg.sensitive else []
     rows = []
-    for attribute in keywords:
-        if attribute not in kg.sensitive:
-            continue
+    for attribute in whitelist_attributes(kg, keywords):
         for relation in relations.get(attribute, ()):
             if relation in kg.relations:
                 rows.append({"attribute": attribute, "kind": "relation", "name": relation,
@@ -84,6 +88,12 @@ def derive_whitelist(kg: KnowledgeGraph, keywords: dict = KEYWORDS, relations: d
                 rows.append({"attribute": attribute, "kind": "profession", "name": name,
                              "label": kg.label(profession), "reason": f"keyword '{keyword}'"})
     return pd.DataFrame(rows, columns=["attribute", "kind", "name", "label", "reason"])
+
+
+def whitelist_attributes(kg: KnowledgeGraph, keywords: dict = KEYWORDS) -> list[str]:
+    """The attributes :func:`derive_whitelist` writes entries for: those of ``keywords`` that ``kg``
+    has a sensitive relation for."""
+    return [attribute for attribute in keywords if attribute in kg.sensitive]
 
 
 def write_whitelist(frame: pd.DataFrame, path: str | Path, header: str = "") -> None:
@@ -130,16 +140,33 @@ def resolve_whitelist(whitelist: str, dataset: str) -> Path:
     """
     if not is_shipped_name(whitelist):
         return Path(whitelist)
-    stem = dataset if whitelist == "default" else f"{dataset}-{whitelist}"
-    path = paths.ROOT / "whitelists" / f"{stem}.tsv"
-    if not path.exists():
-        shipped = sorted(p.stem for p in (paths.ROOT / "whitelists").glob(f"{dataset}*.tsv"))
-        names = ["default" if s == dataset else s.removeprefix(f"{dataset}-") for s in shipped
-                 if s == dataset or s.startswith(f"{dataset}-")]
-        raise DataError(f"no shipped whitelist {whitelist!r} for dataset {dataset!r} ({path} is missing; "
-                        f"shipped: {', '.join(names) or 'none'}); write one (see kgbias.debias.whitelists) "
-                        "and pass its path")
-    return path
+    folder = paths.ROOT / "whitelists"
+    shipped = _shipped_whitelists(folder, dataset)
+    if whitelist not in shipped:  # a dataset given as a path (a schema.toml) has none
+        raise DataError(f"no shipped whitelist {whitelist!r} for dataset {dataset!r} in {folder} (shipped: "
+                        f"{', '.join(shipped) or 'none'}); write one (see kgbias.debias.whitelists) and pass its path")
+    return shipped[whitelist]
+
+
+def _shipped_whitelists(folder: Path, dataset: str) -> dict[str, Path]:
+    """The whitelists in ``folder`` for ``dataset`` by name: ``default`` for ``<dataset>.tsv``,
+    ``awards`` for ``<dataset>-awards.tsv``. Names are compared as strings, not globbed: a dataset
+    may be an absolute path, or hold glob characters."""
+    if not folder.is_dir():
+        return {}
+    from ..data.registry import DATASETS  # late: the data layer imports this module's package
+
+    # another dataset whose name extends this one's (fb15k-237 for fb15k) owns its files
+    longer = [name for name in DATASETS if name.startswith(f"{dataset}-")]
+    shipped = {}
+    for path in sorted(folder.iterdir(), key=lambda path: path.stem):
+        if path.suffix != ".tsv" or any(path.stem == n or path.stem.startswith(f"{n}-") for n in longer):
+            continue
+        if path.stem == dataset:
+            shipped["default"] = path
+        elif path.stem.startswith(f"{dataset}-"):
+            shipped[path.stem.removeprefix(f"{dataset}-")] = path
+    return shipped
 
 
 def is_shipped_name(whitelist: str) -> bool:
@@ -161,15 +188,11 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
     Fisher et al. (2020b), §4.2 and Tables 7-8.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read whitelist ({error})") from None
     relations: dict[str, torch.Tensor] = {}
     entities: dict[str, torch.Tensor] = {}
     allowed = [a for a in kg.sensitive if a != "profession"]
     professions = None  # the profession values of the graph, read at the first profession entry
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(_read_lines(path), start=1):
         line = COMMENT.sub("", raw, count=1).strip()
         if not line:
             continue
@@ -203,6 +226,20 @@ def load_whitelist(path: str | Path, kg: KnowledgeGraph) -> Whitelist:
         raise DataError(f"{path}: no entries")
     attributes = [a for a in allowed if a in relations]
     return Whitelist(attributes, {a: relations[a] for a in attributes}, {a: entities[a] for a in attributes})
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a whitelist file, numbered as an editor numbers them.
+
+    As the triple and schema loaders do, a leading byte order mark is dropped and CRLF accepted.
+    Lines end only at ``\\n``: ``str.splitlines`` would also end them at a form feed, NEL or
+    U+2028, and the line numbers in errors would no longer match the file.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read whitelist ({error.strerror or error})") from None
+    return split_lines(decode_utf8(data, str(path)).removeprefix("\ufeff"))
 
 
 def _entity_by_name_or_label(kg: KnowledgeGraph, name: str) -> int:
