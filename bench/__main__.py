@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from kgbias.runs import atomic_write
 
 from .common import REPO, RESULT_PREFIX, row
 
@@ -283,12 +286,11 @@ def format_table(rows: list[dict]) -> str:
 def write_csv(rows: list[dict], path: Path, machine: dict) -> None:
     rows = [{**r, **{f"machine_{k}": v for k, v in machine.items()}} for r in rows]
     columns = list(dict.fromkeys(key for r in rows for key in r))
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda file: file.write(text.getvalue().encode()))
 
 
 def main(argv=None) -> None:

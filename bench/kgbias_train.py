@@ -13,8 +13,11 @@ import argparse
 import importlib
 import math
 import statistics
+from pathlib import Path
 
 import torch
+
+from kgbias.runs import atomic_write
 
 from .common import Timer, emit, load_graph, log, peak_device_mib, peak_rss_mib, row, setup_torch
 from .floor import epoch_floor
@@ -144,7 +147,7 @@ def main(argv=None) -> None:
         floors.append(epoch_floor(**shape))
     interleaved = interleaved_ratios(methods, kg, args.interleaved_pairs) if args.interleaved_pairs and len(methods) > 1 else []
     if args.save:
-        torch.save(methods[0].model.state_dict(), args.save)
+        atomic_write(Path(args.save), lambda file: torch.save(methods[0].model.state_dict(), file))
 
     common = dict(device=args.device, dataset=args.dataset, n_triples=len(kg.train), n_entities=kg.n_entities,
                   peak_rss_mib=peak_rss_mib(), peak_device_mib=peak_device_mib(args.device))

@@ -18,9 +18,12 @@ import os
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+
+from kgbias.runs import atomic_write
 
 from .common import load_fb15k237, setup_torch, synchronize
 from .kgbias_train import DEBIAS, Method
@@ -114,8 +117,7 @@ def main(argv=None) -> None:
         print("\n".join(line for line in lines if line.startswith(("==", "   "))), flush=True)
         report += lines
     if args.out:
-        with open(args.out, "w") as handle:
-            handle.write("\n".join(report) + "\n")
+        atomic_write(Path(args.out), lambda file: file.write(("\n".join(report) + "\n").encode()))
 
 
 if __name__ == "__main__":
