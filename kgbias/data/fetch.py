@@ -97,8 +97,9 @@ def _resolve(spec: FileSpec, progress: bool, allow_unverified: bool) -> tuple[Pa
     if spec.checksum is None and not allow_unverified:
         raise DataError(
             f"{spec.mirror_path}: no checksum is recorded for this file ({spec.url}), so it "
-            "cannot be verified; pass allow_unverified=True to use it anyway (its checksum is "
-            "then logged so it can be recorded in kgbias/data/registry.py)"
+            "cannot be verified; pass allow_unverified=True to use it anyway (on the command line: "
+            "--dataset-options allow_unverified=true; its checksum is then logged so it can be recorded "
+            "in kgbias/data/registry.py)"
         )
     mirror = mirror_dir()
     if mirror is not None:
