@@ -21,7 +21,8 @@ from ..evaluate import link_prediction
 from ..graph import KnowledgeGraph
 from ..models import KGModel
 from .whitelists import load_whitelist, resolve_whitelist
-from .metrics import PAPER_ATTRIBUTES, bias_summary, present_attributes, probe_accuracy, reading_directions, without_reading_directions
+from .metrics import (PAPER_ATTRIBUTES, bias_summary, present_attributes, probe_accuracy, reading_directions,
+                      without_reading_directions)
 
 METHODS = ("Basic", "Bose", "KL", "KL + Attr.", "Removed attributes")
 

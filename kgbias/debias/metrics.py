@@ -134,8 +134,9 @@ def score_difference(model: KGModel, kg: KnowledgeGraph, attribute: str, n_value
     """Mean of :func:`score_differences`: one cell of paper 2's Table 5.
 
     Fisher et al. (2020b), §4.3. The paper says "averaged", not over what. ``average="pairs"``
-    (the default, used everywhere in kgbias) counts every kept ``(person, true value)`` pair once. ``average="values"`` averages each
-    value's pairs first, then the values: a model that scores one value higher for everyone
+    (the default, used everywhere in kgbias) counts every kept ``(person, true value)`` pair
+    once. ``average="values"`` averages each value's pairs first, then the values: a model
+    that scores one value higher for everyone
     alike (the base rate, which the relation vector can carry) gives a positive mean over pairs
     when the values are unequally frequent, but about zero over values. Raises ``ValueError``
     when no pair has its value among the top values.
