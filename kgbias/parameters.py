@@ -13,6 +13,8 @@ import difflib
 
 # papermill's Python translator starts the cell it injects with this comment line
 INJECTED_CELL_HEADER = "# Parameters\n"
+# what papermill's --inject-paths adds to the parameters on its own
+PAPERMILL_NAMES = ("PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH")
 
 
 def injected_names(namespace: dict) -> list[str]:
@@ -40,7 +42,7 @@ def check_parameters(namespace: dict) -> None:
     """
     declared = namespace.get("__annotations__", {})
     for name in injected_names(namespace):
-        if name not in declared:
+        if name not in declared and name not in PAPERMILL_NAMES:
             close = difflib.get_close_matches(name, list(declared), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise TypeError(f"unknown parameter {name}{hint}; this notebook's parameters: {', '.join(declared)}")

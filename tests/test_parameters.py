@@ -32,6 +32,11 @@ def test_an_undeclared_parameter_is_named_with_the_closest_declared_one():
         check_parameters(notebook_namespace("# Parameters\nzzz = 1\n"))
 
 
+def test_the_paths_papermill_injects_itself_are_accepted():
+    check_parameters(notebook_namespace('# Parameters\ntop_n = 5\nPAPERMILL_INPUT_PATH = "a.ipynb"\n'
+                                        'PAPERMILL_OUTPUT_PATH = "b.ipynb"\n'))
+
+
 def test_names_assigned_in_other_cells_are_not_parameters():
     namespace = notebook_namespace("# Parameters\ntop_n = 5\n")
     InteractiveShell.instance().run_cell("helper = 3\nresults = [1, 2]", store_history=True)
