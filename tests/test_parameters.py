@@ -1,4 +1,4 @@
-"""Notebook parameters against the types their parameters cell declares."""
+"""Notebook parameters against the names and types their parameters cell declares."""
 
 import nbformat
 import papermill
@@ -20,11 +20,12 @@ def notebook_namespace(injected: str) -> dict:
 
 
 def test_declared_types_pass():
-    check_parameters(notebook_namespace('# Parameters\ndatasets = ["toy", "fb15k"]\ntop_n = 5\nalpha = 1\nweights = {"gender": 2}\n'))
+    check_parameters(notebook_namespace('# Parameters\ndatasets = ["toy", "fb15k"]\ntop_n = 5\nalpha = 1\n'
+                                        'weights = {"gender": 2}\n'))
 
 
 def test_an_undeclared_parameter_is_named_with_the_closest_declared_one():
-    # as papermill injects `-p top-n 5` mistyped as `-p topn 5`: without the check the run uses top_n = 20
+    # `-p topn 5` meant for top_n: papermill only warns, and the run would use top_n = 20
     with pytest.raises(TypeError, match=r"unknown parameter topn \(did you mean top_n\?\); this notebook's parameters: "
                                         r"datasets, top_n, alpha, weights, name$"):
         check_parameters(notebook_namespace("# Parameters\ndatasets = ['toy']\ntopn = 5\n"))
