@@ -63,7 +63,8 @@ def test_papermill_run_with_a_mistyped_parameter_fails_naming_it(tmp_path):
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "in.ipynb")
-    papermill.execute_notebook(tmp_path / "in.ipynb", tmp_path / "ok.ipynb", parameters={"top_n": 3}, progress_bar=False)
+    papermill.execute_notebook(tmp_path / "in.ipynb", tmp_path / "ok.ipynb", parameters={"top_n": 3},
+                               progress_bar=False)
     with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter topn"):
         papermill.execute_notebook(tmp_path / "in.ipynb", tmp_path / "typo.ipynb", parameters={"topn": 3},
                                    progress_bar=False)
