@@ -28,7 +28,7 @@ import torch
 
 from kgbias.runs import atomic_write
 
-from .common import REPO, RESULT_PREFIX, row
+from .common import REPO, RESULT_PREFIX, description, row
 
 SECTIONS = ("train", "pykeen", "evaluate", "bias", "debias", "scaling")
 SCALING_SIZES = (10_000, 100_000, 1_000_000)
@@ -38,7 +38,7 @@ DEBIAS_SECTIONS = {"fb15k-237": ("debias", ""), "fb15k": ("debias-fb15k", " (FB1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=description(__doc__))
     parser.add_argument("--quick", action="store_true",
                         help="short run: 2 kgbias epochs, PyKEEN trained on 2000 triples, 2000 test triples ranked, "
                              "10 scaling batches, debiasing on FB15k-237 only")

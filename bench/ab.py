@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .common import REPO, setup_torch, synchronize, use_default_mirror
+from .common import REPO, description, setup_torch, synchronize, use_default_mirror
 from .kgbias_train import DEBIAS, Method
 
 _ABSOLUTE_IMPORT = re.compile(r"^\s*(from|import)\s+kgbias\b", re.MULTILINE)
@@ -91,7 +91,7 @@ class Version(Method):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=description(__doc__))
     parser.add_argument("--against", default="HEAD",
                         help="git revision to compare with (default HEAD), or a folder holding its kgbias/ and whitelists/")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")

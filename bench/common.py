@@ -76,6 +76,12 @@ def load_graph(dataset: str):
     return load_dataset(dataset)
 
 
+def description(doc: str) -> str:
+    """A module docstring's first paragraph on one line, for argparse (a first line alone can stop
+    mid-sentence)."""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 def emit(rows: list[dict]) -> None:
     """Hand results to the parent process: one JSON line on stdout, after any other output."""
     sys.stdout.flush()

@@ -16,7 +16,7 @@ from kgbias.config import TrainConfig
 from kgbias.evaluate import KnownAnswers, link_prediction
 from kgbias.training import make_model
 
-from .common import Timer, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
+from .common import Timer, description, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
 
 
 def load_model(kg, weights: str, comparator: str, device: str):
@@ -64,7 +64,7 @@ def time_bias(kg, model, device: str, comparator: str) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--weights", required=True)
     parser.add_argument("--comparator", default="l2", choices=["dot", "l1", "l2"])
     parser.add_argument("--bias", action="store_true", help="time gradient_bias instead of the evaluation")

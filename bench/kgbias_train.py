@@ -19,7 +19,7 @@ import torch
 
 from kgbias.runs import atomic_write
 
-from .common import Timer, emit, load_graph, log, peak_device_mib, peak_rss_mib, row, setup_torch
+from .common import Timer, description, emit, load_graph, log, peak_device_mib, peak_rss_mib, row, setup_torch
 from .floor import epoch_floor
 
 
@@ -108,7 +108,7 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--comparator", default="dot", choices=["dot", "l1", "l2"])
     parser.add_argument("--dataset", default="fb15k-237", help="registered dataset (default: the papers' setting on "
                                                                  "FB15k-237); fb15k: paper 2's own")

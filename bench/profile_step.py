@@ -25,7 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from kgbias.runs import atomic_write
 
-from .common import load_fb15k237, setup_torch, synchronize
+from .common import description, load_fb15k237, setup_torch, synchronize
 from .kgbias_train import DEBIAS, Method
 
 WARM_UP, SYNC_STEPS, PROFILED_STEPS = 20, 5, 10
@@ -97,7 +97,7 @@ def profile_method(name: str, kg, device: str, steps: int) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--steps", type=int, default=100, help="steps timed per method (default 100)")

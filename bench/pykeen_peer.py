@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from .common import Timer, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
+from .common import Timer, description, emit, load_fb15k237, log, peak_device_mib, peak_rss_mib, row, setup_torch
 
 EMBEDDING_DIM = 200
 N_NEGATIVES = 1000
@@ -180,7 +180,7 @@ def evaluate(args) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("task", choices=["train", "evaluate"])
     parser.add_argument("--model", default="l2", choices=["l2", "dot"])
     parser.add_argument("--epochs", type=int, default=2)

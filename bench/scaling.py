@@ -24,7 +24,7 @@ import torch
 from kgbias.config import TrainConfig
 from kgbias.training import _optimizer, make_model, train_epoch
 
-from .common import Timer, emit, log, peak_device_mib, peak_rss_mib, row, setup_torch
+from .common import Timer, description, emit, log, peak_device_mib, peak_rss_mib, row, setup_torch
 
 N_RELATIONS = 200
 ZIPF_EXPONENT = 0.75
@@ -62,7 +62,7 @@ def timed_work(batches: int, steps_per_epoch: int) -> tuple[int, int]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--n-entities", type=int, required=True)
     parser.add_argument("--triples-per-entity", type=int, default=10)
     parser.add_argument("--batches", type=int, default=50, help="batches timed (0: a whole epoch)")
