@@ -14,10 +14,12 @@ NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9]*.ipynb))))
 PAPER_RUNS := $(sort $(patsubst params/paper/%.yaml,build/paper/%.ipynb,$(wildcard params/paper/*.yaml)))
 PACKAGE := pyproject.toml $(wildcard kgbias/*.py kgbias/*/*.py)
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
-# The committed notebook outputs were computed with 2 CPU threads; some results depend on the thread
-# count (Bose's batch norm and its layers' weight gradients reduce in a thread-dependent order), so
-# tests and refreshed notebooks run with 2 threads on every machine.
-PINNED_THREADS := OMP_NUM_THREADS=2
+# The committed notebook outputs were computed with 2 CPU threads and pinned kernels; results depend
+# on the thread count (Bose's batch norm and its layers' weight gradients reduce in a thread-dependent
+# order) and on which vectorised kernels the CPU selects (AVX512 or AVX2 in torch, Intel or AMD code
+# in MKL), so tests and refreshed notebooks run with 2 threads, torch's AVX2 kernels and MKL's
+# reproducible branch for every x86 CPU (COMPATIBLE) on every machine.
+PINNED_NUMERICS := OMP_NUM_THREADS=2 ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=AVX2
 STRIP := $(BIN)/nbstripout --keep-output --keep-count \
 	--extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution"
 
@@ -42,7 +44,7 @@ $(STAMP): pyproject.toml
 
 # Unit tests, then nbval: every committed notebook re-executed and its checked outputs compared.
 test: $(STAMP)
-	$(PINNED_THREADS) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(PINNED_NUMERICS) $(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 # Each notebook runs with its paper-scale parameters into build/paper/ and writes figures/.
 # Training runs are cached in results/, so a rerun only re-executes what changed; an interrupted
@@ -70,7 +72,7 @@ notebooks: $(STAMP)
 	@for notebook in $(NOTEBOOKS); do \
 		echo "[notebooks] $$notebook"; \
 		part=build/notebooks/$$notebook.ipynb; \
-		$(PINNED_THREADS) $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
+		$(PINNED_NUMERICS) $(BIN)/papermill --no-progress-bar --log-level WARNING --cwd notebooks \
 			notebooks/$$notebook.ipynb "$$part" && $(STRIP) "$$part" && \
 			mv "$$part" notebooks/$$notebook.ipynb || { rm -f "$$part"; exit 1; }; \
 	done
