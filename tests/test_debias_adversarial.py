@@ -253,22 +253,32 @@ def test_bose_checkpoint_without_discriminators_is_refused(tmp_path):
         training._restore(folder, model, optimizer, scheduler, generator, adversary)
 
 
-# Measured on the toy graph (600 people, 30% female), seed 0, 25 epochs, CPU, 1 thread:
-#   gender probe accuracy: Basic 0.858; Bose [s] 0.750, [a] 0.750; most frequent 0.750
-#   (test MRR: Basic 0.222, Bose 0.125).
+# Measured on the toy graph (600 people, 25% of the probe's test people female), 25 epochs, CPU,
+# 1 thread, seeds 0-5 (2026-11-29): gender probe accuracy minus the most-frequent rate (.750),
+#   Basic                      +.108 +.167 +.142 +.175 +.200 +.142
+#   Bose [s], kernels pinned   +.050  .000 -.017  .000 +.042  .000   (make test's kernels)
+#   Bose [s], AVX2 unpinned     .000  .000  .000 -.075  .000  .000   (AMD EPYC)
+# (seed 0 on an Intel AVX512 VM: Basic +.108, Bose [s] .000; test MRR Basic .222, Bose .125).
+# One seed's 120 test people move the gap by 1/120 per person, and the adversarial game amplifies
+# rounding, so the test averages three seeds.
 # With paper 2's gamma = 10 and discriminator lr 1e-3 the encoder outruns the discriminators on
 # this graph: it keeps gender but flips what D predicts, and [s] reaches 0.917. A stronger
 # discriminator (lr 1e-2) and gamma = 1 make the game reach the uninformative embedding.
 def test_bose_drives_the_gender_probe_to_the_majority_rate_on_the_toy_graph(tmp_path):
     base = dict(dataset="toy", embedding_dim=16, n_negatives=50, batch_size=256, n_epochs=25, valid_every=0)
-    basic = train(TrainConfig(**base), run_dir=tmp_path / "basic")
-    bose = train(TrainConfig(**base, debias="bose", bose_gamma=1.0, bose_disc_lr=1e-2), run_dir=tmp_path / "bose")
-    basic_probe = probe_accuracy(basic.model, basic.kg, "gender")
-    s_probe = probe_accuracy(filtered_model(bose.model, ["gender"]), bose.kg, "gender")
-    majority = basic_probe["most_frequent"]
-    assert s_probe["most_frequent"] == majority  # same people, same split
-    assert basic_probe["accuracy"] > majority + 0.07
-    assert abs(s_probe["accuracy"] - majority) < 0.4 * (basic_probe["accuracy"] - majority)
+    basic_gaps, bose_gaps = [], []
+    for seed in range(3):
+        basic = train(TrainConfig(**base, seed=seed), run_dir=tmp_path / f"basic{seed}")
+        bose = train(TrainConfig(**base, seed=seed, debias="bose", bose_gamma=1.0, bose_disc_lr=1e-2),
+                     run_dir=tmp_path / f"bose{seed}")
+        basic_probe = probe_accuracy(basic.model, basic.kg, "gender")
+        s_probe = probe_accuracy(filtered_model(bose.model, ["gender"]), bose.kg, "gender")
+        majority = basic_probe["most_frequent"]
+        assert s_probe["most_frequent"] == majority  # same people, same split
+        assert basic_probe["accuracy"] > majority + 0.07
+        basic_gaps.append(basic_probe["accuracy"] - majority)
+        bose_gaps.append(abs(s_probe["accuracy"] - majority))
+    assert sum(bose_gaps) < 0.4 * sum(basic_gaps)
 
 
 # --- removed attributes (paper 2, Table 9) -------------------------------------------------------
