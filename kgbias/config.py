@@ -64,6 +64,9 @@ class TrainConfig:
     kl_train_relations: bool = _field(False, "kl: the KL term also trains the sensitive relations' vectors (paper 2 "
                                              "freezes them, and every person's embedding then cancels the base rate "
                                              "the relation learns); the values stay frozen")
+    kl_people: str = _field("batch", "kl: whose embeddings the KL term reads each step: batch (the people among the "
+                                     "batch's heads and tails, paper 2) | all (every person of the graph, so that no "
+                                     "person's embedding waits for a batch of its own while the relations move)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "
@@ -107,6 +110,11 @@ class TrainConfig:
             raise RunError(f"TrainConfig.kl_reduction must be sum or mean, got {self.kl_reduction!r}")
         if self.kl_train_relations and self.debias != "kl":
             raise RunError("TrainConfig.kl_train_relations changes the KL term: it needs debias='kl', "
+                           f"got debias={self.debias!r}")
+        if self.kl_people not in ("batch", "all"):
+            raise RunError(f"TrainConfig.kl_people must be batch or all, got {self.kl_people!r}")
+        if self.kl_people != "batch" and self.debias != "kl":
+            raise RunError("TrainConfig.kl_people changes the KL term: it needs debias='kl', "
                            f"got debias={self.debias!r}")
         if self.bose_compose not in ("sum", "mean"):
             raise RunError(f"TrainConfig.bose_compose must be sum or mean, got {self.bose_compose!r}")

@@ -7,6 +7,7 @@
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --valid-every 0 --gender-alone 20000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --train-relations --gender-alone 200000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --seed 1 --gender-alone 20000 50000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --every-person --gender-alone 20000
 
 The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
 validation every 5, early stopping after 2 validations without gain; `--valid-every 0`: no
@@ -31,11 +32,12 @@ from kgbias.debias.metrics import bias_summary, score_difference
 
 
 def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default",
-              valid_every: int = 5, patience: int = 2, train_relations: bool = False, seed: int = 0) -> dict:
+              valid_every: int = 5, patience: int = 2, train_relations: bool = False, seed: int = 0,
+              kl_people: str = "batch") -> dict:
     base = TrainConfig(dataset=dataset, valid_every=valid_every, early_stopping_patience=patience, seed=seed)
     if weights is not None:
         base = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
-        base = replace(base, kl_train_relations=train_relations)
+        base = replace(base, kl_train_relations=train_relations, kl_people=kl_people)
     run = train(base)
     bias = bias_summary(run.model, run.kg).set_index("attribute")
     row = {"weights": label, "test_mrr": round(run.metrics["test_without_sensitive"]["mrr_filtered"], 4),
@@ -60,10 +62,13 @@ def main(argv=None) -> None:
     parser.add_argument("--patience", type=int, default=2, help="early stopping after this many validations without gain")
     parser.add_argument("--train-relations", action="store_true",
                         help="the KL term also trains the sensitive relations' vectors (kl_train_relations)")
+    parser.add_argument("--every-person", action="store_true",
+                        help="the KL term reads every person each step, not only the batch's (kl_people=all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (initialisation, batches, negatives)")
     args = parser.parse_args(argv)
     schedule = {"valid_every": args.valid_every, "patience": args.patience, "seed": args.seed}
-    kl_schedule = schedule | {"train_relations": args.train_relations}
+    kl_schedule = schedule | {"train_relations": args.train_relations,
+                               "kl_people": "all" if args.every_person else "batch"}
     whitelist = args.whitelist
     rows = [sweep_row(args.dataset, None, "Basic", **schedule)]
     rows += [sweep_row(args.dataset, {a: w * s for a, w in FB15K_WEIGHTS.items()}, f"x {s:g}", whitelist, **kl_schedule)

@@ -1,6 +1,7 @@
 """The KL debiasing loss: known values, where its gradient goes, and its effect on training."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -220,8 +221,6 @@ def test_written_out_gradient_passes_gradcheck():
 
 def test_an_attribute_with_one_value_is_reported(tiny_kg, caplog):
     """One value: its distribution is always uniform, so the term can never act; say so."""
-    from dataclasses import replace
-
     from kgbias.graph import SensitiveRelation
 
     lives_in = tiny_kg.relation_id("lives_in")
@@ -242,3 +241,49 @@ def test_trained_relations_without_the_kl_term_are_refused(debias):
                                        f"got debias='{debias}'"):
         TrainConfig(dataset="toy", debias=debias, kl_train_relations=True)
     assert TrainConfig(dataset="toy", debias="kl", kl_train_relations=True).kl_train_relations
+
+
+@pytest.mark.parametrize("attribute_vectors", [False, True])
+def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, attribute_vectors):
+    """kl_people="all": the term is the formula's mean over all six people, and its gradient
+    reaches them all, although the batch holds one person (ann); "batch" reads ann alone."""
+    path = tmp_path / "w.tsv"
+    path.write_text("gender\trelation\tlives_in\n")
+    vectors = dict(attribute_vectors=True, whitelist=str(path)) if attribute_vectors else {}
+    batch = tiny_kg.train[:0].new_tensor([[0, tiny_kg.relation_id("lives_in"), tiny_kg.entity_id("paris")]])
+    negatives = torch.arange(6, tiny_kg.n_entities)  # no person: their gradients come from the KL term alone
+    losses, grads = {}, {}
+    for people in ["batch", "all"]:
+        config = TrainConfig(dataset="toy", debias="kl", batch_size=1, debias_weights={"gender": 3.0},
+                             kl_people=people, **vectors)
+        torch.manual_seed(0)
+        base = training.make_model(config, tiny_kg)
+        with torch.no_grad():
+            base.entity.weight.normal_(std=0.5)
+        model = training.scoring_model(config, tiny_kg, base)
+        debiasing = training.make_debiasing(config, tiny_kg)
+        loss = training.batch_loss(model, batch, negatives, config, debiasing)
+        plain = training.batch_loss(model, batch, negatives, replace(config, debias="none", kl_people="batch"))
+        losses[people] = (loss - plain).item()
+        loss.backward()
+        grads[people] = base.entity.weight.grad.to_dense()
+    everyone = torch.arange(6)
+    expected_all = formula_loss(base, debiasing, everyone, {"gender": 3.0}, "dot").item() / 2  # 2 queries
+    expected_ann = formula_loss(base, debiasing, everyone[:1], {"gender": 3.0}, "dot").item() / 2
+    assert losses["all"] == pytest.approx(expected_all, rel=1e-4)
+    assert losses["batch"] == pytest.approx(expected_ann, rel=1e-4)
+    assert expected_all != pytest.approx(expected_ann, rel=1e-2)  # the two readings differ here
+    not_in_batch = everyone[1:]  # bob ... fred: no fact of theirs in the batch
+    assert grads["all"][not_in_batch].abs().sum(1).gt(0).all()
+    assert grads["batch"][not_in_batch].abs().sum() == 0
+
+
+@pytest.mark.parametrize("debias", ["none", "bose"])
+def test_every_person_without_the_kl_term_is_refused(debias):
+    with pytest.raises(RunError, match="kl_people changes the KL term: it needs debias='kl'"):
+        TrainConfig(dataset="toy", debias=debias, kl_people="all")
+    with pytest.raises(RunError, match="kl_people must be batch or all"):
+        TrainConfig(dataset="toy", debias="kl", kl_people="everyone")
+    # the default names the same run folder as before the option existed
+    assert TrainConfig(debias="kl").fingerprint() == TrainConfig(debias="kl", kl_people="batch").fingerprint()
+    assert TrainConfig(debias="kl").fingerprint() != TrainConfig(debias="kl", kl_people="all").fingerprint()

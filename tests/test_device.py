@@ -20,6 +20,7 @@ METHODS = {
     "Basic": {},
     "KL": {"debias": "kl"},
     "KL, relations trained": {"debias": "kl", "kl_train_relations": True},
+    "KL, every person": {"debias": "kl", "kl_people": "all"},
     "KL + Attr.": {"debias": "kl", "attribute_vectors": True, "whitelist": "default"},
     "Bose": {"debias": "bose"},
     "Removed attributes": {"remove_sensitive": True},

@@ -74,6 +74,9 @@ class KLDebiasing:
         The term's gradient also reaches the relations' vectors (paper 2: False, frozen). Frozen,
         a sensitive relation's vector learns the base rate from the ordinary loss and every
         person's embedding moves to cancel it (README, Debiasing).
+    every_person
+        The term reads every person of the graph each step instead of the batch's people (not
+        paper 2's). A person is in a few batches an epoch, while the relations move every step.
     """
 
     attributes: list[str]
@@ -83,10 +86,12 @@ class KLDebiasing:
     weights: torch.Tensor
     is_human: torch.Tensor
     train_relations: bool = False
+    every_person: bool = False
 
     @classmethod
     def from_graph(cls, kg: KnowledgeGraph, weights: dict[str, float], n_values: int = 30,
-                   targets: dict[str, list[float]] | None = None, train_relations: bool = False) -> "KLDebiasing":
+                   targets: dict[str, list[float]] | None = None, train_relations: bool = False,
+                   every_person: bool = False) -> "KLDebiasing":
         """Top ``n_values`` values per attribute (gender: its top 2), uniform targets by default."""
         attributes = [a for a in weights if weights[a] != 0]
         values, target_list = [], []
@@ -108,7 +113,7 @@ class KLDebiasing:
         is_human[kg.humans] = True
         return cls(attributes, torch.tensor([kg.attribute_relation(a) for a in attributes], dtype=torch.long),
                    values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human,
-                   train_relations)
+                   train_relations, every_person)
 
     def __post_init__(self):
         # every attribute's values as one padded table, so that the loss is one batched product
@@ -126,15 +131,19 @@ class KLDebiasing:
         self._target_sums = self._target_table.sum(1)
         self._log_target = torch.where(self._target_table > 0, self._target_table.clamp_min(1e-30).log(), 0.0)
         self._is_human_on_host = self.is_human.cpu()
+        self._every_person_on_host = torch.nonzero(self._is_human_on_host).flatten()
 
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
                            [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device),
-                           self.train_relations)
+                           self.train_relations, self.every_person)
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples, on the batch's
-        device (training on a GPU finds them on the host: see :mod:`kgbias.batches`)."""
+        device (training on a GPU finds them on the host: see :mod:`kgbias.batches`); with
+        ``every_person``, every person of the graph whatever the batch."""
+        if self.every_person:
+            return self._every_person_on_host.to(batch.device)
         entities = torch.cat([batch[:, 0], batch[:, 2]])
         is_human = self.is_human if self.is_human.device == batch.device else self._is_human_on_host.to(batch.device)
         return torch.unique(entities[is_human[entities]])  # filtered first: a shorter sort
