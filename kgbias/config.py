@@ -108,14 +108,12 @@ class TrainConfig:
             raise RunError(f"TrainConfig.loss must be softmax or margin, got {self.loss!r}")
         if self.kl_reduction not in ("sum", "mean"):
             raise RunError(f"TrainConfig.kl_reduction must be sum or mean, got {self.kl_reduction!r}")
-        if self.kl_train_relations and self.debias != "kl":
-            raise RunError("TrainConfig.kl_train_relations changes the KL term: it needs debias='kl', "
-                           f"got debias={self.debias!r}")
         if self.kl_people not in ("batch", "all"):
             raise RunError(f"TrainConfig.kl_people must be batch or all, got {self.kl_people!r}")
-        if self.kl_people != "batch" and self.debias != "kl":
-            raise RunError("TrainConfig.kl_people changes the KL term: it needs debias='kl', "
-                           f"got debias={self.debias!r}")
+        for name, changed in (("kl_train_relations", self.kl_train_relations), ("kl_people", self.kl_people != "batch")):
+            if changed and self.debias != "kl":
+                raise RunError(f"TrainConfig.{name} changes the KL term: it needs debias='kl', "
+                               f"got debias={self.debias!r}")
         if self.bose_compose not in ("sum", "mean"):
             raise RunError(f"TrainConfig.bose_compose must be sum or mean, got {self.bose_compose!r}")
         if self.bose_gamma < 0 or self.bose_disc_steps < 0 or self.bose_disc_lr <= 0:
