@@ -13,6 +13,9 @@ from pathlib import Path
 
 from .errors import DataError, RunError
 
+# whose embeddings the KL term reads each step (TrainConfig.kl_people, KLDebiasing.people)
+KL_PEOPLE = ("batch", "all", "both")
+
 
 # the models of kgbias.models and their comparators (here, so that config needs no torch import)
 MODEL_COMPARATORS = {"transe": ("dot", "l1", "l2"), "complex": ("dot",)}
@@ -66,7 +69,8 @@ class TrainConfig:
                                              "the relation learns); the values stay frozen")
     kl_people: str = _field("batch", "kl: whose embeddings the KL term reads each step: batch (the people among the "
                                      "batch's heads and tails, paper 2) | all (every person of the graph, so that no "
-                                     "person's embedding waits for a batch of its own while the relations move)")
+                                     "person's embedding waits for a batch of its own while the relations move) | "
+                                     "both (the two terms summed)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "
@@ -108,8 +112,8 @@ class TrainConfig:
             raise RunError(f"TrainConfig.loss must be softmax or margin, got {self.loss!r}")
         if self.kl_reduction not in ("sum", "mean"):
             raise RunError(f"TrainConfig.kl_reduction must be sum or mean, got {self.kl_reduction!r}")
-        if self.kl_people not in ("batch", "all"):
-            raise RunError(f"TrainConfig.kl_people must be batch or all, got {self.kl_people!r}")
+        if self.kl_people not in KL_PEOPLE:
+            raise RunError(f"TrainConfig.kl_people must be {', '.join(KL_PEOPLE)}, got {self.kl_people!r}")
         for name, changed in (("kl_train_relations", self.kl_train_relations), ("kl_people", self.kl_people != "batch")):
             if changed and self.debias != "kl":
                 raise RunError(f"TrainConfig.{name} changes the KL term: it needs debias='kl', "

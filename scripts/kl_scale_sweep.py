@@ -8,6 +8,7 @@
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --train-relations --gender-alone 200000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --seed 1 --gender-alone 20000 50000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --every-person --gender-alone 20000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --kl-people both --gender-alone 20000
 
 The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
 validation every 5, early stopping after 2 validations without gain; `--valid-every 0`: no
@@ -26,6 +27,7 @@ from dataclasses import replace
 import pandas as pd
 
 from kgbias import TrainConfig, train
+from kgbias.config import KL_PEOPLE
 from kgbias.debias import compare
 from kgbias.debias.kl import FB15K_WEIGHTS
 from kgbias.debias.metrics import bias_summary, score_difference
@@ -62,13 +64,15 @@ def main(argv=None) -> None:
     parser.add_argument("--patience", type=int, default=2, help="early stopping after this many validations without gain")
     parser.add_argument("--train-relations", action="store_true",
                         help="the KL term also trains the sensitive relations' vectors (kl_train_relations)")
-    parser.add_argument("--every-person", action="store_true",
-                        help="the KL term reads every person each step, not only the batch's (kl_people=all)")
+    parser.add_argument("--kl-people", choices=KL_PEOPLE, default="batch",
+                        help="whose embeddings the KL term reads each step (kl_people): the batch's people "
+                             "(paper 2), every person, or both terms summed")
+    parser.add_argument("--every-person", action="store_true", help="the same as --kl-people all")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (initialisation, batches, negatives)")
     args = parser.parse_args(argv)
     schedule = {"valid_every": args.valid_every, "patience": args.patience, "seed": args.seed}
     kl_schedule = schedule | {"train_relations": args.train_relations,
-                               "kl_people": "all" if args.every_person else "batch"}
+                               "kl_people": "all" if args.every_person else args.kl_people}
     whitelist = args.whitelist
     rows = [sweep_row(args.dataset, None, "Basic", **schedule)]
     rows += [sweep_row(args.dataset, {a: w * s for a, w in FB15K_WEIGHTS.items()}, f"x {s:g}", whitelist, **kl_schedule)

@@ -21,6 +21,7 @@ METHODS = {
     "KL": {"debias": "kl"},
     "KL, relations trained": {"debias": "kl", "kl_train_relations": True},
     "KL, every person": {"debias": "kl", "kl_people": "all"},
+    "KL, batch + every person": {"debias": "kl", "kl_people": "both"},
     "KL + Attr.": {"debias": "kl", "attribute_vectors": True, "whitelist": "default"},
     "Bose": {"debias": "bose"},
     "Removed attributes": {"remove_sensitive": True},

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import KL_PEOPLE
 from ..graph import KnowledgeGraph
 from ..models import KGModel
 
@@ -74,9 +75,11 @@ class KLDebiasing:
         The term's gradient also reaches the relations' vectors (paper 2: False, frozen). Frozen,
         a sensitive relation's vector learns the base rate from the ordinary loss and every
         person's embedding moves to cancel it (README, Debiasing).
-    every_person
-        The term reads every person of the graph each step instead of the batch's people (not
-        paper 2's). A person is in a few batches an epoch, while the relations move every step.
+    people
+        Whose embeddings the term reads each step: ``"batch"``, the people among the batch's heads
+        and tails (paper 2); ``"all"``, every person of the graph (not paper 2's: a person is in a
+        few batches an epoch, while the relations move every step); ``"both"``, the sum of the
+        two terms, the batch's mean and every person's.
     """
 
     attributes: list[str]
@@ -86,12 +89,12 @@ class KLDebiasing:
     weights: torch.Tensor
     is_human: torch.Tensor
     train_relations: bool = False
-    every_person: bool = False
+    people: str = "batch"
 
     @classmethod
     def from_graph(cls, kg: KnowledgeGraph, weights: dict[str, float], n_values: int = 30,
                    targets: dict[str, list[float]] | None = None, train_relations: bool = False,
-                   every_person: bool = False) -> "KLDebiasing":
+                   people: str = "batch") -> "KLDebiasing":
         """Top ``n_values`` values per attribute (gender: its top 2), uniform targets by default."""
         attributes = [a for a in weights if weights[a] != 0]
         values, target_list = [], []
@@ -113,9 +116,11 @@ class KLDebiasing:
         is_human[kg.humans] = True
         return cls(attributes, torch.tensor([kg.attribute_relation(a) for a in attributes], dtype=torch.long),
                    values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human,
-                   train_relations, every_person)
+                   train_relations, people)
 
     def __post_init__(self):
+        if self.people not in KL_PEOPLE:
+            raise ValueError(f"people must be {', '.join(KL_PEOPLE)}, got {self.people!r}")
         # every attribute's values as one padded table, so that the loss is one batched product
         width = max((len(v) for v in self.values), default=0)
         device = self.relations.device
@@ -136,28 +141,43 @@ class KLDebiasing:
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
                            [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device),
-                           self.train_relations, self.every_person)
+                           self.train_relations, self.people)
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples, on the batch's
         device (training on a GPU finds them on the host: see :mod:`kgbias.batches`); with
-        ``every_person``, every person of the graph whatever the batch."""
-        if self.every_person:
+        ``people="all"``, every person of the graph whatever the batch; with ``"both"``, the
+        batch's people followed by every person (:meth:`loss` splits them again)."""
+        if self.people == "all":
             return self._every_person_on_host.to(batch.device)
         entities = torch.cat([batch[:, 0], batch[:, 2]])
         is_human = self.is_human if self.is_human.device == batch.device else self._is_human_on_host.to(batch.device)
-        return torch.unique(entities[is_human[entities]])  # filtered first: a shorter sort
+        in_batch = torch.unique(entities[is_human[entities]])  # filtered first: a shorter sort
+        if self.people == "both":
+            return torch.cat([in_batch, self._every_person_on_host.to(batch.device)])
+        return in_batch
 
     def loss(self, model: KGModel, people: torch.Tensor, person_emb: torch.Tensor | None = None) -> torch.Tensor:
         """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people.
 
         ``person_emb``: the people's embeddings when the caller has looked them up (training does,
-        in the batch's own lookup); by default ``model.entity(people)``.
+        in the batch's own lookup); by default ``model.entity(people)``. With ``people="both"``,
+        ``people`` is :meth:`people_in`'s: the batch's people, then every person, each part its
+        own mean.
         """
-        if people.numel() == 0 or self._value_table.shape[1] == 0:
+        if people.numel() == 0:
             return model.entity.weight.new_zeros(())
         if person_emb is None:
             person_emb = model.entity(people)
+        if self.people == "both":
+            n_batch = len(people) - len(self._every_person_on_host)
+            in_batch, everyone = person_emb.split([n_batch, len(people) - n_batch])
+            return self._mean_loss(model, in_batch) + self._mean_loss(model, everyone)
+        return self._mean_loss(model, person_emb)
+
+    def _mean_loss(self, model: KGModel, person_emb: torch.Tensor) -> torch.Tensor:
+        if len(person_emb) == 0 or self._value_table.shape[1] == 0:
+            return model.entity.weight.new_zeros(())
         n_attributes, width = self._value_table.shape
         # values are frozen for this term (detached), and by default the relations too
         value_emb = model.entity.weight.index_select(0, self._value_table.flatten()).detach()
