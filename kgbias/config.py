@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import DataError, RunError
 
 # whose embeddings the KL term reads each step (TrainConfig.kl_people, KLDebiasing.people)
-KL_PEOPLE = ("batch", "all", "both")
+KL_PEOPLE = ("batch", "all", "batch+all", "batch+centroid")
 
 
 # the models of kgbias.models and their comparators (here, so that config needs no torch import)
@@ -70,7 +70,8 @@ class TrainConfig:
     kl_people: str = _field("batch", "kl: whose embeddings the KL term reads each step: batch (the people among the "
                                      "batch's heads and tails, paper 2) | all (every person of the graph, so that no "
                                      "person's embedding waits for a batch of its own while the relations move) | "
-                                     "both (the two terms summed)")
+                                     "batch+all (the two terms summed) | batch+centroid (the batch's term plus "
+                                     "the term of the mean of every person's embedding, which moves them all alike)")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "

@@ -8,7 +8,7 @@
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --train-relations --gender-alone 200000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --seed 1 --gender-alone 20000 50000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --every-person --gender-alone 20000
-    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --kl-people both --gender-alone 20000
+    python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --kl-people batch+all --gender-alone 20000
 
 The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
 validation every 5, early stopping after 2 validations without gain; `--valid-every 0`: no
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
                         help="the KL term also trains the sensitive relations' vectors (kl_train_relations)")
     parser.add_argument("--kl-people", choices=KL_PEOPLE, default="batch",
                         help="whose embeddings the KL term reads each step (kl_people): the batch's people "
-                             "(paper 2), every person, or both terms summed")
+                             "(paper 2), every person, the two summed, or the batch's plus the mean person's")
     parser.add_argument("--every-person", action="store_true", help="the same as --kl-people all")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (initialisation, batches, negatives)")
     args = parser.parse_args(argv)

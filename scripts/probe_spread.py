@@ -26,7 +26,7 @@ def spread_row(path: str, attribute: str, seeds) -> dict:
     margins = probe_margins(run.model, run.kg, attribute, seeds=seeds)["margin"]
     method = compare.method_of(config)
     return {"run": run.path.name[-8:], "method": method + (" (relations trained)" if config.kl_train_relations else "")
-            + {"batch": "", "all": " (every person)", "both": " (batch + every person)"}[config.kl_people],
+            + {"batch": "", "all": " (every person)", "batch+all": " (batch + every person)", "batch+centroid": " (batch + centroid)"}[config.kl_people],
             "weights": ",".join(f"{k}={v:g}" for k, v in sorted(config.debias_weights.items())),
             "whitelist": config.whitelist, "train_seed": config.seed,
             "test_mrr": round(metrics["mrr_filtered"], 4),

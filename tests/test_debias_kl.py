@@ -246,15 +246,16 @@ def test_trained_relations_without_the_kl_term_are_refused(debias):
 @pytest.mark.parametrize("attribute_vectors", [False, True])
 def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, attribute_vectors):
     """kl_people="all": the term is the formula's mean over all six people, and its gradient
-    reaches them all, although the batch holds one person (ann); "batch" reads ann alone; "both"
-    is the sum of the two, in value and in gradient."""
+    reaches them all, although the batch holds one person (ann); "batch" reads ann alone;
+    "batch+all" is the sum of the two, in value and in gradient; "batch+centroid" is ann's term
+    plus the term of the six people's mean embedding, whose gradient is the same for each."""
     path = tmp_path / "w.tsv"
     path.write_text("gender\trelation\tlives_in\n")
     vectors = dict(attribute_vectors=True, whitelist=str(path)) if attribute_vectors else {}
     batch = tiny_kg.train[:0].new_tensor([[0, tiny_kg.relation_id("lives_in"), tiny_kg.entity_id("paris")]])
     negatives = torch.arange(6, tiny_kg.n_entities)  # no person: their gradients come from the KL term alone
     losses, grads = {}, {}
-    for people in ["batch", "all", "both"]:
+    for people in ["batch", "all", "batch+all", "batch+centroid"]:
         config = TrainConfig(dataset="toy", debias="kl", batch_size=1, debias_weights={"gender": 3.0},
                              kl_people=people, **vectors)
         torch.manual_seed(0)
@@ -278,23 +279,32 @@ def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, att
     assert losses["all"] == pytest.approx(expected_all, rel=1e-4)
     assert losses["batch"] == pytest.approx(expected_ann, rel=1e-4)
     assert expected_all != pytest.approx(expected_ann, rel=1e-2)  # the two readings differ here
-    assert losses["both"] == pytest.approx(expected_all + expected_ann, rel=1e-4)
+    assert losses["batch+all"] == pytest.approx(expected_all + expected_ann, rel=1e-4)
+    # the mean person by hand: 3 * KL(uniform || softmax((centroid + r) . [male, female]))
+    centroid = base.entity.weight[everyone].mean(0)
+    gender = debiasing.attributes.index("gender")
+    scores = (centroid + base.relation.weight[debiasing.relations[gender]]) @ base.entity.weight[debiasing.values[gender]].T
+    expected_centroid = 3.0 * (0.5 * (0.5 / torch.softmax(scores, 0)).log()).sum().item() / 2
+    assert losses["batch+centroid"] == pytest.approx(expected_ann + expected_centroid, rel=1e-4)
     not_in_batch = everyone[1:]  # bob ... fred: no fact of theirs in the batch
     assert grads["all"][not_in_batch].abs().sum(1).gt(0).all()
     assert grads["batch"][not_in_batch].abs().sum() == 0
-    # the ordinary loss's gradient is in all three once: both's is all's plus the KL part of batch's
+    # the ordinary loss's gradient is in each once: batch+all's is all's plus the KL part of batch's
     plain_grad = grads.pop("plain")
-    torch.testing.assert_close(grads["both"], grads["all"] + grads["batch"] - plain_grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grads["batch+all"], grads["all"] + grads["batch"] - plain_grad, rtol=1e-5, atol=1e-7)
+    centroid_grad = grads["batch+centroid"][not_in_batch]
+    assert centroid_grad.abs().sum(1).gt(0).all()
+    torch.testing.assert_close(centroid_grad, centroid_grad[:1].expand_as(centroid_grad))  # all moved alike
 
 
 @pytest.mark.parametrize("debias", ["none", "bose"])
 def test_every_person_without_the_kl_term_is_refused(debias):
     with pytest.raises(RunError, match="kl_people changes the KL term: it needs debias='kl'"):
         TrainConfig(dataset="toy", debias=debias, kl_people="all")
-    with pytest.raises(RunError, match="kl_people must be batch, all, both"):
+    with pytest.raises(RunError, match="kl_people must be batch, all, batch\\+all, batch\\+centroid"):
         TrainConfig(dataset="toy", debias="kl", kl_people="everyone")
     # the default names the same run folder as before the option existed
     assert TrainConfig(debias="kl").fingerprint() == TrainConfig(debias="kl", kl_people="batch").fingerprint()
     assert TrainConfig(debias="kl").fingerprint() != TrainConfig(debias="kl", kl_people="all").fingerprint()
-    assert TrainConfig(debias="kl", kl_people="both").fingerprint() != \
+    assert TrainConfig(debias="kl", kl_people="batch+all").fingerprint() != \
         TrainConfig(debias="kl", kl_people="all").fingerprint()

@@ -78,8 +78,10 @@ class KLDebiasing:
     people
         Whose embeddings the term reads each step: ``"batch"``, the people among the batch's heads
         and tails (paper 2); ``"all"``, every person of the graph (not paper 2's: a person is in a
-        few batches an epoch, while the relations move every step); ``"both"``, the sum of the
-        two terms, the batch's mean and every person's.
+        few batches an epoch, while the relations move every step); ``"batch+all"``, the sum of
+        the two; ``"batch+centroid"``, the batch's term plus the term of one embedding, the mean
+        of every person's, whose gradient moves every person alike (it evens out the part of the
+        scores every person shares, and leaves each person's own part to the batch's term).
     """
 
     attributes: list[str]
@@ -146,14 +148,15 @@ class KLDebiasing:
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples, on the batch's
         device (training on a GPU finds them on the host: see :mod:`kgbias.batches`); with
-        ``people="all"``, every person of the graph whatever the batch; with ``"both"``, the
-        batch's people followed by every person (:meth:`loss` splits them again)."""
+        ``people="all"``, every person of the graph whatever the batch; with ``"batch+all"`` and
+        ``"batch+centroid"``, the batch's people followed by every person (:meth:`loss` splits
+        them again)."""
         if self.people == "all":
             return self._every_person_on_host.to(batch.device)
         entities = torch.cat([batch[:, 0], batch[:, 2]])
         is_human = self.is_human if self.is_human.device == batch.device else self._is_human_on_host.to(batch.device)
         in_batch = torch.unique(entities[is_human[entities]])  # filtered first: a shorter sort
-        if self.people == "both":
+        if self.people != "batch":
             return torch.cat([in_batch, self._every_person_on_host.to(batch.device)])
         return in_batch
 
@@ -161,17 +164,19 @@ class KLDebiasing:
         """``mean_j w_j * mean_p KL(G_j || softmax(S_pj))``; zero when there are no people.
 
         ``person_emb``: the people's embeddings when the caller has looked them up (training does,
-        in the batch's own lookup); by default ``model.entity(people)``. With ``people="both"``,
-        ``people`` is :meth:`people_in`'s: the batch's people, then every person, each part its
-        own mean.
+        in the batch's own lookup); by default ``model.entity(people)``. With ``people`` of
+        ``"batch+all"`` or ``"batch+centroid"``, ``people`` is :meth:`people_in`'s: the batch's
+        people, then every person, each part its own term.
         """
         if people.numel() == 0:
             return model.entity.weight.new_zeros(())
         if person_emb is None:
             person_emb = model.entity(people)
-        if self.people == "both":
+        if self.people.startswith("batch+"):
             n_batch = len(people) - len(self._every_person_on_host)
             in_batch, everyone = person_emb.split([n_batch, len(people) - n_batch])
+            if self.people == "batch+centroid":
+                everyone = everyone.mean(0, keepdim=True)
             return self._mean_loss(model, in_batch) + self._mean_loss(model, everyone)
         return self._mean_loss(model, person_emb)
 
