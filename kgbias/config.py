@@ -72,6 +72,8 @@ class TrainConfig:
                                      "person's embedding waits for a batch of its own while the relations move) | "
                                      "batch+all (the two terms summed) | batch+centroid (the batch's term plus "
                                      "the term of the mean of every person's embedding, which moves them all alike)")
+    kl_second_scale: float = _field(1.0, "kl, kl_people batch+all or batch+centroid: weight of the second term "
+                                         "(every person's, or the mean person's) relative to the batch's")
     attribute_vectors: bool = _field(False, "KL + Attr.: attribute vectors on whitelisted triples (needs whitelist)")
     whitelist: str = _field("", "whitelist file (attribute<TAB>relation|profession<TAB>name lines), or "
                                 "default: whitelists/<dataset>.tsv, or a shipped name such as awards: "
@@ -119,6 +121,11 @@ class TrainConfig:
             if changed and self.debias != "kl":
                 raise RunError(f"TrainConfig.{name} changes the KL term: it needs debias='kl', "
                                f"got debias={self.debias!r}")
+        if self.kl_second_scale != 1.0 and not self.kl_people.startswith("batch+"):
+            raise RunError("TrainConfig.kl_second_scale weighs the second term of kl_people batch+all or "
+                           f"batch+centroid, got kl_people={self.kl_people!r}")
+        if self.kl_second_scale < 0:
+            raise RunError(f"TrainConfig.kl_second_scale must be at least 0, got {self.kl_second_scale}")
         if self.bose_compose not in ("sum", "mean"):
             raise RunError(f"TrainConfig.bose_compose must be sum or mean, got {self.bose_compose!r}")
         if self.bose_gamma < 0 or self.bose_disc_steps < 0 or self.bose_disc_lr <= 0:

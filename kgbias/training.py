@@ -161,7 +161,7 @@ def make_debiasing(config: TrainConfig, kg: KnowledgeGraph, device: str = "cpu",
     debiased_attributes(config, kg)  # unknown or only zero-weight attributes, or none in the graph: an error
     weights = config.debias_weights or {a: w for a, w in FB15K_WEIGHTS.items() if a in kg.sensitive}
     return KLDebiasing.from_graph(kg, weights, config.kl_n_values, train_relations=config.kl_train_relations,
-                                  people=config.kl_people).to(device)
+                                  people=config.kl_people, second_scale=config.kl_second_scale).to(device)
 
 
 def batch_loss(model: KGModel, batch: torch.Tensor, negatives: torch.Tensor, config: TrainConfig,

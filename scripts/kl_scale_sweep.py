@@ -35,11 +35,11 @@ from kgbias.debias.metrics import bias_summary, score_difference
 
 def sweep_row(dataset: str, weights: dict | None, label: str, whitelist: str = "default",
               valid_every: int = 5, patience: int = 2, train_relations: bool = False, seed: int = 0,
-              kl_people: str = "batch") -> dict:
+              kl_people: str = "batch", second_scale: float = 1.0) -> dict:
     base = TrainConfig(dataset=dataset, valid_every=valid_every, early_stopping_patience=patience, seed=seed)
     if weights is not None:
         base = compare.method_config(base, "KL + Attr.", whitelist=whitelist, kl_weights=weights)
-        base = replace(base, kl_train_relations=train_relations, kl_people=kl_people)
+        base = replace(base, kl_train_relations=train_relations, kl_people=kl_people, kl_second_scale=second_scale)
     run = train(base)
     bias = bias_summary(run.model, run.kg).set_index("attribute")
     row = {"weights": label, "test_mrr": round(run.metrics["test_without_sensitive"]["mrr_filtered"], 4),
@@ -68,11 +68,15 @@ def main(argv=None) -> None:
                         help="whose embeddings the KL term reads each step (kl_people): the batch's people "
                              "(paper 2), every person, the two summed, or the batch's plus the mean person's")
     parser.add_argument("--every-person", action="store_true", help="the same as --kl-people all")
+    parser.add_argument("--second-scale", type=float, default=1.0,
+                        help="with --kl-people batch+all or batch+centroid: the second term's weight relative "
+                             "to the batch's (kl_second_scale)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (initialisation, batches, negatives)")
     args = parser.parse_args(argv)
     schedule = {"valid_every": args.valid_every, "patience": args.patience, "seed": args.seed}
     kl_schedule = schedule | {"train_relations": args.train_relations,
-                               "kl_people": "all" if args.every_person else args.kl_people}
+                               "kl_people": "all" if args.every_person else args.kl_people,
+                               "second_scale": args.second_scale}
     whitelist = args.whitelist
     rows = [sweep_row(args.dataset, None, "Basic", **schedule)]
     rows += [sweep_row(args.dataset, {a: w * s for a, w in FB15K_WEIGHTS.items()}, f"x {s:g}", whitelist, **kl_schedule)

@@ -255,9 +255,10 @@ def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, att
     batch = tiny_kg.train[:0].new_tensor([[0, tiny_kg.relation_id("lives_in"), tiny_kg.entity_id("paris")]])
     negatives = torch.arange(6, tiny_kg.n_entities)  # no person: their gradients come from the KL term alone
     losses, grads = {}, {}
-    for people in ["batch", "all", "batch+all", "batch+centroid"]:
+    for label in ["batch", "all", "batch+all", "batch+centroid", "batch+centroid x2"]:
+        people, _, scale = label.partition(" x")
         config = TrainConfig(dataset="toy", debias="kl", batch_size=1, debias_weights={"gender": 3.0},
-                             kl_people=people, **vectors)
+                             kl_people=people, kl_second_scale=float(scale or 1), **vectors)
         torch.manual_seed(0)
         base = training.make_model(config, tiny_kg)
         with torch.no_grad():
@@ -265,13 +266,13 @@ def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, att
         model = training.scoring_model(config, tiny_kg, base)
         debiasing = training.make_debiasing(config, tiny_kg)
         loss = training.batch_loss(model, batch, negatives, config, debiasing)
-        plain = training.batch_loss(model, batch, negatives, replace(config, debias="none", kl_people="batch"))
-        losses[people] = (loss - plain).item()
+        plain = training.batch_loss(model, batch, negatives, replace(config, debias="none", kl_people="batch", kl_second_scale=1.0))
+        losses[label] = (loss - plain).item()
         loss.backward()
-        grads[people] = base.entity.weight.grad.to_dense()
-        if people == "batch":
+        grads[label] = base.entity.weight.grad.to_dense()
+        if label == "batch":
             base.entity.weight.grad = None
-            training.batch_loss(model, batch, negatives, replace(config, debias="none", kl_people="batch")).backward()
+            training.batch_loss(model, batch, negatives, replace(config, debias="none", kl_people="batch", kl_second_scale=1.0)).backward()
             grads["plain"] = base.entity.weight.grad.to_dense()
     everyone = torch.arange(6)
     expected_all = formula_loss(base, debiasing, everyone, {"gender": 3.0}, "dot").item() / 2  # 2 queries
@@ -286,6 +287,7 @@ def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, att
     scores = (centroid + base.relation.weight[debiasing.relations[gender]]) @ base.entity.weight[debiasing.values[gender]].T
     expected_centroid = 3.0 * (0.5 * (0.5 / torch.softmax(scores, 0)).log()).sum().item() / 2
     assert losses["batch+centroid"] == pytest.approx(expected_ann + expected_centroid, rel=1e-4)
+    assert losses["batch+centroid x2"] == pytest.approx(expected_ann + 2 * expected_centroid, rel=1e-4)
     not_in_batch = everyone[1:]  # bob ... fred: no fact of theirs in the batch
     assert grads["all"][not_in_batch].abs().sum(1).gt(0).all()
     assert grads["batch"][not_in_batch].abs().sum() == 0
@@ -306,5 +308,9 @@ def test_every_person_without_the_kl_term_is_refused(debias):
     # the default names the same run folder as before the option existed
     assert TrainConfig(debias="kl").fingerprint() == TrainConfig(debias="kl", kl_people="batch").fingerprint()
     assert TrainConfig(debias="kl").fingerprint() != TrainConfig(debias="kl", kl_people="all").fingerprint()
+    with pytest.raises(RunError, match="kl_second_scale weighs the second term of kl_people batch"):
+        TrainConfig(dataset="toy", debias="kl", kl_people="all", kl_second_scale=2.0)
+    with pytest.raises(RunError, match="kl_second_scale must be at least 0"):
+        TrainConfig(dataset="toy", debias="kl", kl_people="batch+all", kl_second_scale=-1.0)
     assert TrainConfig(debias="kl", kl_people="batch+all").fingerprint() != \
         TrainConfig(debias="kl", kl_people="all").fingerprint()

@@ -82,6 +82,9 @@ class KLDebiasing:
         the two; ``"batch+centroid"``, the batch's term plus the term of one embedding, the mean
         of every person's, whose gradient moves every person alike (it evens out the part of the
         scores every person shares, and leaves each person's own part to the batch's term).
+    second_scale
+        With ``"batch+all"`` or ``"batch+centroid"``, the second term's weight relative to the
+        batch's.
     """
 
     attributes: list[str]
@@ -92,11 +95,12 @@ class KLDebiasing:
     is_human: torch.Tensor
     train_relations: bool = False
     people: str = "batch"
+    second_scale: float = 1.0
 
     @classmethod
     def from_graph(cls, kg: KnowledgeGraph, weights: dict[str, float], n_values: int = 30,
                    targets: dict[str, list[float]] | None = None, train_relations: bool = False,
-                   people: str = "batch") -> "KLDebiasing":
+                   people: str = "batch", second_scale: float = 1.0) -> "KLDebiasing":
         """Top ``n_values`` values per attribute (gender: its top 2), uniform targets by default."""
         attributes = [a for a in weights if weights[a] != 0]
         values, target_list = [], []
@@ -118,7 +122,7 @@ class KLDebiasing:
         is_human[kg.humans] = True
         return cls(attributes, torch.tensor([kg.attribute_relation(a) for a in attributes], dtype=torch.long),
                    values, target_list, torch.tensor([float(weights[a]) for a in attributes]), is_human,
-                   train_relations, people)
+                   train_relations, people, second_scale)
 
     def __post_init__(self):
         if self.people not in KL_PEOPLE:
@@ -143,7 +147,7 @@ class KLDebiasing:
     def to(self, device) -> "KLDebiasing":
         return KLDebiasing(self.attributes, self.relations.to(device), [v.to(device) for v in self.values],
                            [t.to(device) for t in self.targets], self.weights.to(device), self.is_human.to(device),
-                           self.train_relations, self.people)
+                           self.train_relations, self.people, self.second_scale)
 
     def people_in(self, batch: torch.Tensor) -> torch.Tensor:
         """Distinct human entities among the heads and tails of a batch of triples, on the batch's
@@ -177,7 +181,7 @@ class KLDebiasing:
             in_batch, everyone = person_emb.split([n_batch, len(people) - n_batch])
             if self.people == "batch+centroid":
                 everyone = everyone.mean(0, keepdim=True)
-            return self._mean_loss(model, in_batch) + self._mean_loss(model, everyone)
+            return self._mean_loss(model, in_batch) + self.second_scale * self._mean_loss(model, everyone)
         return self._mean_loss(model, person_emb)
 
     def _mean_loss(self, model: KGModel, person_emb: torch.Tensor) -> torch.Tensor:
