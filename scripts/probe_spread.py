@@ -19,6 +19,15 @@ from kgbias.debias.metrics import probe_margins
 from kgbias.training import load_run
 
 
+def _people_label(config) -> str:
+    """Whose embeddings the KL term read (kl_people), and the second term's scale when not 1."""
+    label = {"batch": "", "all": "every person", "batch+all": "batch + every person",
+             "batch+centroid": "batch + centroid"}[config.kl_people]
+    if config.kl_second_scale != 1:
+        label += f" x {config.kl_second_scale:g}"
+    return f" ({label})" if label else ""
+
+
 def spread_row(path: str, attribute: str, seeds) -> dict:
     run = load_run(path)
     config = run.config
@@ -26,7 +35,7 @@ def spread_row(path: str, attribute: str, seeds) -> dict:
     margins = probe_margins(run.model, run.kg, attribute, seeds=seeds)["margin"]
     method = compare.method_of(config)
     return {"run": run.path.name[-8:], "method": method + (" (relations trained)" if config.kl_train_relations else "")
-            + {"batch": "", "all": " (every person)", "batch+all": " (batch + every person)", "batch+centroid": " (batch + centroid)"}[config.kl_people],
+            + _people_label(config),
             "weights": ",".join(f"{k}={v:g}" for k, v in sorted(config.debias_weights.items())),
             "whitelist": config.whitelist, "train_seed": config.seed,
             "test_mrr": round(metrics["mrr_filtered"], 4),
