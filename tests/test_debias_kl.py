@@ -299,6 +299,17 @@ def test_every_person_reads_all_people_whatever_the_batch(tiny_kg, tmp_path, att
     torch.testing.assert_close(centroid_grad, centroid_grad[:1].expand_as(centroid_grad))  # all moved alike
 
 
+def test_batch_plus_a_second_term_needs_the_people_of_people_in(tiny_kg):
+    debiasing = KLDebiasing.from_graph(tiny_kg, {"gender": 1.0}, people="batch+centroid")
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 4)
+    with pytest.raises(ValueError, match="reads people_in\\(batch\\): the batch's people, then all 6 people; got 2 ids"):
+        debiasing.loss(model, torch.tensor([0, 1]))
+    batch = tiny_kg.train[:1]
+    assert debiasing.people_in(batch).tolist()[-6:] == list(range(6))
+    with pytest.raises(ValueError, match="people must be batch, all"):
+        KLDebiasing.from_graph(tiny_kg, {"gender": 1.0}, people="everyone")
+
+
 @pytest.mark.parametrize("debias", ["none", "bose"])
 def test_every_person_without_the_kl_term_is_refused(debias):
     with pytest.raises(RunError, match="kl_people changes the KL term: it needs debias='kl'"):

@@ -178,6 +178,9 @@ class KLDebiasing:
             person_emb = model.entity(people)
         if self.people.startswith("batch+"):
             n_batch = len(people) - len(self._every_person_on_host)
+            if n_batch < 0:
+                raise ValueError(f"people={self.people!r} reads people_in(batch): the batch's people, then all "
+                                 f"{len(self._every_person_on_host)} people; got {len(people)} ids")
             in_batch, everyone = person_emb.split([n_batch, len(people) - n_batch])
             if self.people == "batch+centroid":
                 everyone = everyone.mean(0, keepdim=True)
