@@ -1,9 +1,11 @@
 """scripts/score_offset.py: a dot model's gender gap split into the person's part and the shared part."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from kgbias.debias.metrics import top_values_for
+from kgbias.debias.metrics import score_difference, top_values_for
 from kgbias.models import TransE
 
 
@@ -36,3 +38,31 @@ def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg, sc
 def test_a_distance_model_has_no_shared_part(tiny_kg, script):
     with pytest.raises(ValueError, match="not affine"):
         script("score_offset").offset_parts(TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2"), tiny_kg)
+
+
+def test_the_difference_in_scores_splits_into_a_shared_and_a_persons_part(tiny_kg, script):
+    # fred a nurse instead of a pilot: profession's values nurse (ann, eve, fred), doctor (cat,
+    # dan), pilot (bob), unequal, so a base rate moves the mean over pairs; relation (1, 0) scores
+    # nurse 1, doctor 0, pilot 3 for everyone
+    train = tiny_kg.train.clone()
+    fred_row = (train[:, 0] == tiny_kg.entity_id("fred")) & (train[:, 1] == tiny_kg.relation_id("profession"))
+    train[fred_row, 2] = tiny_kg.entity_id("nurse")
+    kg = dataclasses.replace(tiny_kg, train=train)
+    model = TransE(kg.n_entities, kg.n_relations, 2)
+    vectors = {"ann": (0, 1), "bob": (1, 0), "cat": (0, 2), "dan": (3, 0), "eve": (0, 0), "fred": (2, 1),
+               "nurse": (1, 0), "doctor": (0, 1), "pilot": (3, 1)}
+    with torch.no_grad():
+        model.entity.weight.zero_()
+        for name, vector in vectors.items():
+            model.entity.weight[kg.entity_id(name)] = torch.tensor(vector, dtype=torch.float)
+        model.relation.weight[kg.relation_id("profession")] = torch.tensor([1.0, 0.0])
+    parts = script("score_offset").difference_parts(model, kg, "profession")
+    assert parts["n_pairs"] == 6
+    # shared part per pair, b_v - mean of the other two b: nurse 1 - 1.5, doctor 0 - 2, pilot 3 - .5
+    assert parts["shared"] == pytest.approx((3 * -0.5 + 2 * -2 + 2.5) / 6)
+    # person part per pair, e_p . (K_v - mean of the other two K), K = the value's vector:
+    # nurse (1,0) - (1.5,1) = (-.5,-1): ann -1, eve 0, fred -2;
+    # doctor (0,1) - (2,.5) = (-2,.5): cat 1, dan -6; pilot (3,1) - (.5,.5) = (2.5,.5): bob 2.5
+    assert parts["person"] == pytest.approx((-1 + 0 - 2 + 1 - 6 + 2.5) / 6)
+    # the two parts add up to the model's own difference in scores
+    assert parts["difference"] == pytest.approx(score_difference(model, kg, "profession"))
