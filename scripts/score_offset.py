@@ -51,7 +51,6 @@ def difference_parts(model, kg, attribute: str, n_values: int = 30) -> dict:
     """Paper 2's difference in scores for ``attribute`` (mean over pairs, as ``score_difference``)
     and its two parts: ``shared`` (the mean over pairs of ``b_v - mean_{u != v} b_u``) and
     ``person`` (the rest: ``e_p . (K_v - mean_{u != v} K_u)``)."""
-    frame = score_differences(model, kg, attribute, n_values)
     top = top_values_for(kg, attribute, n_values)
     relation = kg.attribute_relation(attribute)
     with torch.no_grad():
@@ -59,6 +58,7 @@ def difference_parts(model, kg, attribute: str, n_values: int = 30) -> dict:
     if form is None:
         raise ValueError("the score is not affine in the person (a distance comparator): no shared part")
     bias = form[1].double()
+    frame = score_differences(model, kg, attribute, n_values)
     position = torch.full((kg.n_entities,), -1, dtype=torch.long)
     position[top] = torch.arange(len(top))
     own = bias[position[torch.tensor(frame["value"].to_numpy())]]

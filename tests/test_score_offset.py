@@ -36,8 +36,11 @@ def test_the_gap_splits_into_the_persons_part_and_the_relations_part(tiny_kg, sc
 
 
 def test_a_distance_model_has_no_shared_part(tiny_kg, script):
+    model = TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2")
     with pytest.raises(ValueError, match="not affine"):
-        script("score_offset").offset_parts(TransE(tiny_kg.n_entities, tiny_kg.n_relations, 2, comparator="l2"), tiny_kg)
+        script("score_offset").offset_parts(model, tiny_kg)
+    with pytest.raises(ValueError, match="not affine"):
+        script("score_offset").difference_parts(model, tiny_kg, "profession")
 
 
 def test_the_difference_in_scores_splits_into_a_shared_and_a_persons_part(tiny_kg, script):
