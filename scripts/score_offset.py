@@ -20,20 +20,27 @@ import argparse
 import pandas as pd
 import torch
 
-from kgbias.debias.metrics import score_differences, top_values_for
+from kgbias.debias.metrics import PAPER_ATTRIBUTES, present_attributes, score_differences, top_values_for
 from kgbias.training import load_run
+
+
+def value_form(model, kg, attribute: str, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(keys, bias)`` with ``score(p, r, v) = e_p . keys_v + bias_v`` for the attribute's
+    relation and each value of ``top``; ValueError for a score not affine in the person."""
+    relation = kg.attribute_relation(attribute)
+    with torch.no_grad():
+        form = model.head_form(model.relation.weight[relation].expand(len(top), -1), model.entity.weight[top])
+    if form is None:
+        raise ValueError("the score is not affine in the person (a distance comparator): no shared part")
+    return form
 
 
 def offset_parts(model, kg, attribute: str = "gender") -> pd.DataFrame:
     """One row per true value among the top two: ``n_people`` and the means of ``gap`` (score of
     the first top value minus the second), ``person_part`` and ``shared_part``."""
     top = top_values_for(kg, attribute, 2)
-    relation = kg.attribute_relation(attribute)
+    keys, bias = value_form(model, kg, attribute, top)
     with torch.no_grad():
-        form = model.head_form(model.relation.weight[[relation, relation]], model.entity.weight[top])
-        if form is None:
-            raise ValueError("the score is not affine in the person (a distance comparator): no shared part")
-        keys, bias = form
         pairs = kg.attribute_pairs(attribute, ("train",))
         pairs = pairs[torch.isin(pairs[:, 1], top)]
         person_part = model.entity.weight[pairs[:, 0]] @ (keys[0] - keys[1])
@@ -52,12 +59,7 @@ def difference_parts(model, kg, attribute: str, n_values: int = 30) -> dict:
     and its two parts: ``shared`` (the mean over pairs of ``b_v - mean_{u != v} b_u``) and
     ``person`` (the rest: ``e_p . (K_v - mean_{u != v} K_u)``)."""
     top = top_values_for(kg, attribute, n_values)
-    relation = kg.attribute_relation(attribute)
-    with torch.no_grad():
-        form = model.head_form(model.relation.weight[relation].expand(len(top), -1), model.entity.weight[top])
-    if form is None:
-        raise ValueError("the score is not affine in the person (a distance comparator): no shared part")
-    bias = form[1].double()
+    bias = value_form(model, kg, attribute, top)[1].double()
     frame = score_differences(model, kg, attribute, n_values)
     position = torch.full((kg.n_entities,), -1, dtype=torch.long)
     position[top] = torch.arange(len(top))
@@ -79,7 +81,7 @@ def main() -> None:
         run = load_run(path)
         print(f"{run.path.name} (epoch {run.metrics['epoch_used']}):")
         if args.parts:
-            attributes = [a for a in run.kg.sensitive if a != "profession"]
+            attributes = present_attributes(run.kg, PAPER_ATTRIBUTES)
             table = pd.DataFrame([difference_parts(run.model, run.kg, a) for a in attributes]).set_index("attribute")
             print(table.round(3).to_string())
         else:
