@@ -6,7 +6,7 @@
 
 ``--add-relation`` whitelists more relations (type 1) beside paper 2's Table 7 ones, here the two
 relations that tie people to award categories, many of which are split by gender (Best Actress);
-see ``kgbias.debias.whitelists.revealing_facts`` and the README (Debiasing).
+see ``kgbias.debias.whitelists.revealing_facts`` and docs/debiasing.md.
 """
 
 import argparse

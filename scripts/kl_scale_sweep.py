@@ -10,7 +10,7 @@
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --every-person --gender-alone 20000
     python scripts/kl_scale_sweep.py fb15k-237 --whitelist awards --kl-people batch+all --gender-alone 20000
 
-The README's weight tables. Trains what results/ lacks (paper setting, at most 50 epochs,
+The weight tables of docs/debiasing.md. Trains what results/ lacks (paper setting, at most 50 epochs,
 validation every 5, early stopping after 2 validations without gain; `--valid-every 0`: no
 validation and the last epoch, paper 2's schedule) and prints one row per run:
 one per scale of all four weights, then one per gender weight with the others at paper x 20

@@ -1,6 +1,6 @@
 """A relation whose facts reveal gender: whitelisting it lets KL + Attr. take gender out of people.
 
-The graph plants what FB15k-237's award relations do (README, Debiasing): every person is
+The graph plants what FB15k-237's award relations do (docs/debiasing.md): every person is
 nominated for an award category of their own gender (actor or actress), so a model that predicts
 nominations puts gender into people's embeddings, where a probe finds it.
 """

@@ -74,7 +74,7 @@ class KLDebiasing:
     train_relations
         The term's gradient also reaches the relations' vectors (paper 2: False, frozen). Frozen,
         a sensitive relation's vector learns the base rate from the ordinary loss and every
-        person's embedding moves to cancel it (README, Debiasing).
+        person's embedding moves to cancel it (docs/debiasing.md).
     people
         Whose embeddings the term reads each step: ``"batch"``, the people among the batch's heads
         and tails (paper 2); ``"all"``, every person of the graph (not paper 2's: a person is in a

@@ -265,7 +265,7 @@ def revealing_facts(kg: KnowledgeGraph, attribute: str, min_people: int = 20, sp
 
     A probe that predicts the attribute from people's embeddings (paper 2, §5) reads what such
     facts put there. Whitelisting a relation whose facts are legitimately tied to the attribute
-    (award categories split by gender) lets attribute vectors carry it instead (README, Debiasing).
+    (award categories split by gender) lets attribute vectors carry it instead (docs/debiasing.md).
     """
     relation = kg.attribute_relation(attribute) % kg.n_relations
     triples = pd.DataFrame(torch.cat([kg.split(s) for s in splits]).numpy(), columns=["head", "relation", "tail"])
