@@ -15,6 +15,7 @@ folder: issue #5's targets are stated against Basic.
 
 import argparse
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +54,13 @@ def _test_mrr(run) -> float:
     return run.metrics.get("test_without_sensitive", run.metrics["test"])["mrr_filtered"]
 
 
+@lru_cache(maxsize=None)
+def _basic_reference(folder: Path, attribute: str) -> tuple[float, float]:
+    """A Basic run's test MRR and difference in scores: several runs of one seed share it, loaded once."""
+    basic = load_run(folder)
+    return _test_mrr(basic), float(score_difference(basic.model, basic.kg, attribute))
+
+
 def spread_row(path: str, attribute: str, seeds, against_basic: bool = False) -> dict:
     run = load_run(path)
     config = run.config
@@ -64,9 +72,9 @@ def spread_row(path: str, attribute: str, seeds, against_basic: bool = False) ->
         folder = basic_path(path, config)
         if not folder.exists():
             raise RunError(f"{path}: no Basic run of its config and seed beside it ({folder}); train that first")
-        basic = load_run(folder)
-        ratios = {"mrr_vs_basic": round(_test_mrr(run) / _test_mrr(basic), 3),
-                  "difference_vs_basic": round(difference / float(score_difference(basic.model, basic.kg, attribute)), 3)}
+        basic_mrr, basic_difference = _basic_reference(folder, attribute)
+        ratios = {"mrr_vs_basic": round(_test_mrr(run) / basic_mrr, 3),
+                  "difference_vs_basic": round(difference / basic_difference, 3)}
     return {"run": run.path.name[-8:], "method": method + (" (relations trained)" if config.kl_train_relations else "")
             + _people_label(config),
             "weights": ",".join(f"{k}={v:g}" for k, v in sorted(config.debias_weights.items())),
