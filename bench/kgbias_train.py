@@ -20,7 +20,7 @@ import torch
 from kgbias.runs import atomic_write
 
 from .common import Timer, description, emit, load_graph, log, peak_device_mib, peak_rss_mib, row, setup_torch
-from .floor import epoch_floor
+from .floor import epoch_floor, time_batch_matmuls
 
 
 DEBIAS = {  # --debias choice: TrainConfig fields
@@ -92,6 +92,41 @@ def interleaved_ratios(methods: list[Method], kg, pairs: int, steps: int = 10) -
     return rows
 
 
+def floor_ratio(method: Method, kg, rounds: int, steps: int = 10) -> dict:
+    """``method``'s time per training step against the matmul floor of one step, from ``rounds``
+    rounds: each times a ``steps``-step chunk of training and ``steps`` repeats of one full batch's
+    three products (:func:`bench.floor.time_batch_matmuls`), in an order reversed every other round.
+    The floor timed before and after the epochs falls minutes away from them, in another spell of
+    the machine: on one EPYC, on one day, it measured the products at 132 and 106 GFLOP/s and the
+    same epochs read 2.1x and 1.5x of it. One row: the median of the per-round ratios, with its
+    95% interval."""
+    config, generator = method.config, torch.Generator().manual_seed(2)
+    step_ms, floor_ms = [], []
+
+    def train(chunk):
+        with Timer(method.device) as timer:
+            method.train(chunk, 0)
+        step_ms.append(timer.seconds / steps * 1000)
+
+    def products(_chunk):
+        seconds, _ = time_batch_matmuls(2 * config.batch_size, config.embedding_dim, config.n_negatives,
+                                        method.device, repeats=steps)
+        floor_ms.append(seconds * 1000)
+
+    for round_ in range(rounds):
+        chunk = kg.train[torch.randint(len(kg.train), (steps * config.batch_size,), generator=generator)]
+        for part in (train, products) if round_ % 2 == 0 else (products, train):
+            part(chunk)
+    ratios = [step / floor for step, floor in zip(step_ms, floor_ms)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    low, high = median_interval(ratios)
+    return row("train", f"kgbias {method.label} step / matmul floor, interleaved", statistics.median(ratios), "x",
+               interval_low=low, interval_high=high,
+               note=f"median of {rounds} rounds of {steps} steps and {steps} timings of a batch's three products "
+                    f"(95% interval of the median {low:.2f}-{high:.2f}; quartiles {q1:.2f}-{q3:.2f}); "
+                    f"ms per step {statistics.median(step_ms):.2f} vs {statistics.median(floor_ms):.2f}")
+
+
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
     """A distribution-free interval for the median of what ``values`` sample: the order statistics
     ``x_(k)`` and ``x_(n+1-k)`` with the largest ``k`` such that a Binomial(n, 1/2) falls below ``k``
@@ -119,6 +154,10 @@ def main(argv=None) -> None:
     parser.add_argument("--interleaved-pairs", type=int, default=0,
                         help="after the epochs, this many rounds of 10-step chunks of every method, for "
                              "per-step ratios against the first method (0: none)")
+    parser.add_argument("--floor-rounds", type=int, default=0,
+                        help="after the epochs (and --save), this many rounds of 10 training steps of the first "
+                             "method and 10 timings of the floor's products, alternated: the step's ratio to "
+                             "the floor, both timed in the same spell of the machine (0: none)")
     parser.add_argument("--save", default=None, help="save the trained model's state_dict here (one method only)")
     parser.add_argument("--debias", default="none",
                         help=f"debiasing method, or a comma list of them ({', '.join(DEBIAS)}) trained in "
@@ -148,6 +187,8 @@ def main(argv=None) -> None:
     interleaved = interleaved_ratios(methods, kg, args.interleaved_pairs) if args.interleaved_pairs and len(methods) > 1 else []
     if args.save:
         atomic_write(Path(args.save), lambda file: torch.save(methods[0].model.state_dict(), file))
+    # after --save: its extra steps would change the weights that the evaluation section ranks with
+    interleaved += [floor_ratio(methods[0], kg, args.floor_rounds)] if args.floor_rounds else []
 
     common = dict(device=args.device, dataset=args.dataset, n_triples=len(kg.train), n_entities=kg.n_entities,
                   peak_rss_mib=peak_rss_mib(), peak_device_mib=peak_device_mib(args.device))

@@ -28,7 +28,7 @@ METHOD_ROWS = {"Basic": "kgbias dot", "KL": "kgbias dot+kl", "KL + Attr.": "kgbi
 SECTION_DATASETS = {"debias": "fb15k-237", "debias-fb15k": "fb15k"}
 REQUIRED_COLUMNS = ("section", "name", "value", "unit")
 # ratios of the train section's epochs (issue 6, target 1)
-TRAIN_RATIOS = ("steady epoch / matmul floor", "first epoch / steady epoch")
+TRAIN_RATIOS = ("steady epoch / matmul floor", "step / matmul floor, interleaved", "first epoch / steady epoch")
 OVERHEAD_COLUMNS = ["run", "started", "dataset", "method", "seconds_per_epoch", "epoch_vs_basic", "step_vs_basic",
                     "step_interval_low", "step_interval_high", "paper_seconds_per_epoch", "paper_vs_basic"]
 

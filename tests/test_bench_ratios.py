@@ -107,3 +107,40 @@ def test_first_epoch_ratio_reads_the_train_section_only():
     assert not [r for r in add_ratios(debias) if r["name"] == "first epoch / steady epoch"]
     train = [row("train", "kgbias dot first epoch", 4.0, "s"), row("train", "kgbias dot steady epoch", 5.0, "s")]
     assert _ratio(debias + train, "first epoch / steady epoch")["value"] == 0.8
+
+
+def test_floor_ratio_alternates_steps_and_products(monkeypatch):
+    """Each round times 10 training steps and 10 timings of a batch's products, in an order reversed
+    every other round; the ratio is the median over rounds of (ms per step) / (ms per product set)."""
+    import torch
+
+    from bench import common, kgbias_train
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    method = _FakeMethod("dot", [0.6, 0.5, 0.9], clock, calls)  # 60, 50, 90 ms per step
+    method.config.embedding_dim, method.config.n_negatives = 4, 7
+    floors = [0.030, 0.025, 0.030]  # seconds of one batch's products, as time_batch_matmuls gives them
+
+    def products(n_queries, embedding_dim, n_negatives, device, repeats):
+        assert (n_queries, embedding_dim, n_negatives, repeats) == (10, 4, 7, 10)  # 2 x batch size queries
+        calls.append("products")
+        return floors.pop(0), 0.0
+
+    monkeypatch.setattr(kgbias_train, "time_batch_matmuls", products)
+    kg = type("KG", (), {"train": torch.zeros(100, 3, dtype=torch.long)})()
+    result = kgbias_train.floor_ratio(method, kg, rounds=3)
+    assert calls == ["dot", "products", "products", "dot", "dot", "products"]
+    assert result["name"] == "kgbias dot step / matmul floor, interleaved"
+    assert abs(result["value"] - 2.0) < 1e-12  # per round 60/30, 50/25, 90/30
+    assert (result["interval_low"], result["interval_high"]) == pytest.approx((2.0, 3.0))  # 3 rounds: the full range
+    assert "ms per step 60.00 vs 30.00" in result["note"]
+
+
+def test_floor_ratio_row_is_met_only_below_its_whole_interval():
+    train = row("train", "kgbias dot step / matmul floor, interleaved", 1.45, "x", note="40 rounds")
+    for high, met in ((1.49, True), (1.52, False)):
+        result = _ratio([{**train, "interval_low": 1.40, "interval_high": high}], "step / matmul floor, interleaved")
+        assert result["value"] == 1.45 and result["met"] is met and result["target"] == "<= 1.5"
+    debias = {**train, "section": "debias"}  # only the train section's Basic counts
+    assert not [r for r in add_ratios([debias]) if r["name"] == "step / matmul floor, interleaved"]
