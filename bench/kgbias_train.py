@@ -81,15 +81,21 @@ def interleaved_ratios(methods: list[Method], kg, pairs: int, steps: int = 10) -
     base = methods[0].label
     rows = []
     for method in methods[1:]:
-        ratios = [a / b for a, b in zip(ms[method.label], ms[base])]
-        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-        low, high = median_interval(ratios)
-        rows.append(row("train", f"kgbias {method.label} / {base} step, chunks interleaved", statistics.median(ratios), "x",
-                        interval_low=low, interval_high=high,
-                        note=f"median of {pairs} rounds of {steps}-step chunks (95% interval of the median "
-                             f"{low:.2f}-{high:.2f}; quartiles {q1:.2f}-{q3:.2f}); "
-                             f"ms per step {statistics.median(ms[method.label]):.2f} vs {statistics.median(ms[base]):.2f}"))
+        rows.append(median_ratio_row(f"kgbias {method.label} / {base} step, chunks interleaved", ms[method.label],
+                                     ms[base], f"{pairs} rounds of {steps}-step chunks"))
     return rows
+
+
+def median_ratio_row(name: str, ms: list[float], base_ms: list[float], rounds: str) -> dict:
+    """A train-section row: the median of the per-round ratios ``ms / base_ms``, with the 95%
+    interval of the median (:func:`median_interval`) and the quartiles; ``rounds`` says what a
+    round timed."""
+    ratios = [a / b for a, b in zip(ms, base_ms)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    low, high = median_interval(ratios)
+    return row("train", name, statistics.median(ratios), "x", interval_low=low, interval_high=high,
+               note=f"median of {rounds} (95% interval of the median {low:.2f}-{high:.2f}; quartiles "
+                    f"{q1:.2f}-{q3:.2f}); ms per step {statistics.median(ms):.2f} vs {statistics.median(base_ms):.2f}")
 
 
 def floor_ratio(method: Method, kg, rounds: int, steps: int = 10) -> dict:
@@ -117,14 +123,8 @@ def floor_ratio(method: Method, kg, rounds: int, steps: int = 10) -> dict:
         chunk = kg.train[torch.randint(len(kg.train), (steps * config.batch_size,), generator=generator)]
         for part in (train, products) if round_ % 2 == 0 else (products, train):
             part(chunk)
-    ratios = [step / floor for step, floor in zip(step_ms, floor_ms)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-    low, high = median_interval(ratios)
-    return row("train", f"kgbias {method.label} step / matmul floor, interleaved", statistics.median(ratios), "x",
-               interval_low=low, interval_high=high,
-               note=f"median of {rounds} rounds of {steps} steps and {steps} timings of a batch's three products "
-                    f"(95% interval of the median {low:.2f}-{high:.2f}; quartiles {q1:.2f}-{q3:.2f}); "
-                    f"ms per step {statistics.median(step_ms):.2f} vs {statistics.median(floor_ms):.2f}")
+    return median_ratio_row(f"kgbias {method.label} step / matmul floor, interleaved", step_ms, floor_ms,
+                            f"{rounds} rounds of {steps} steps and {steps} timings of a batch's three products")
 
 
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
